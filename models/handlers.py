@@ -1,0 +1,109 @@
+"""Beam `ModelHandler`s for our models: (text, words) examples -> `PredictionResult`s.
+
+One handler per model, after Beam's `ml/inference/base.py`: `__init__` stores only a path, a
+device choice and batching knobs (so the handler pickles to any worker); `load_model` reads
+safetensors + JSON config, moves the model to CUDA when present (else CPU) and returns it with
+its vocabulary; `run_inference` featurises the batch, pads it to *this batch's* longest
+sequence (no fixed 512, no `torch.stack` of ragged tensors) and runs under `inference_mode`.
+Batching itself is Beam's (`BatchElements` with length buckets), configured from
+`InferenceConfig`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+
+from wenmai.config import InferenceConfig
+
+__all__ = ["EncoderHandler", "LoadedModel", "TextExample", "pad_batch", "select_device",
+           "text_length"]
+
+_LOGGER = logging.getLogger(__name__)
+
+TextExample = tuple[str, Sequence[str]]  # (text, jieba words)
+
+
+def select_device(requested: str = "auto") -> torch.device:
+    """`auto` picks CUDA when a GPU is usable, else CPU; asking for CUDA without one falls back
+    to CPU with a warning instead of failing the worker."""
+    if requested in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda")
+    if requested == "cuda":
+        _LOGGER.warning("CUDA requested but not available; running on CPU")
+    return torch.device("cpu")
+
+
+def pad_batch(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
+    """Right-pads id lists with 0 to the longest row of this batch (at least length 1).
+
+    Example: pad_batch([[5, 6, 7], [8]], cpu) == tensor([[5, 6, 7], [8, 0, 0]])
+    """
+    width = max(1, max((len(r) for r in rows), default=0))
+    out = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out.to(device, non_blocking=True)
+
+
+def text_length(example: TextExample) -> int:
+    """Batch weight and bucket key of an example: its length in characters."""
+    return len(example[0])
+
+
+@dataclass
+class LoadedModel:
+    """What `load_model` returns: the module, its vocabulary and where it runs."""
+
+    module: torch.nn.Module
+    vocab: Any
+    device: torch.device
+
+
+class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
+    """Sentence encoder: (text, words) -> L2-normalised float32 vector."""
+
+    def __init__(self, model_dir: str | Path, config: InferenceConfig = InferenceConfig()):
+        self._model_dir = str(model_dir)
+        self._config = config
+        max_len = config.max_len
+        if config.length_buckets:
+            # Beam 2.77 buckets only with a duration; batches then count elements per bucket.
+            batching = dict(max_batch_size=config.max_batch_size,
+                            max_batch_duration_secs=config.max_batch_duration_secs,
+                            batch_length_fn=text_length,
+                            batch_bucket_boundaries=list(config.bucket_boundaries))
+        else:
+            # Without buckets, max_batch_size is a token budget through element_size_fn.
+            batching = dict(max_batch_size=config.max_batch_tokens,
+                            element_size_fn=lambda ex: min(text_length(ex), max_len) + 1)
+        super().__init__(min_batch_size=config.min_batch_size, **batching)
+
+    def load_model(self) -> LoadedModel:
+        from wenmai.models.encoder import load_encoder
+
+        module, vocab = load_encoder(self._model_dir)
+        device = select_device(self._config.device)
+        module.to(device).eval().requires_grad_(False)
+        return LoadedModel(module, vocab, device)
+
+    def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
+                      inference_args: Optional[dict[str, Any]] = None
+                      ) -> Iterable[PredictionResult]:
+        features = [model.vocab.encode(text, words, self._config.max_len) for text, words in batch]
+        chars = pad_batch([c for c, _ in features], model.device)  # (B, T)
+        words = pad_batch([w for _, w in features], model.device)  # (B, T)
+        with torch.inference_mode():
+            vectors = model.module(chars, words).float().cpu().numpy()  # (B, D)
+        return [PredictionResult(example, vector) for example, vector in zip(batch, vectors)]
+
+    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
+        return sum(len(text.encode("utf-8")) for text, _ in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "wenmai.encoder"

@@ -1,0 +1,106 @@
+"""BuildKnnGraph: (doc_id, embedding) pairs -> one `Graph` (all ids + similarity edges).
+
+The one global step. It gathers every embedding on one worker on purpose: N vectors of D
+float32 need N * D * 4 bytes (100k x 256 = 100 MB; 1M = 1 GB) plus N * k candidate edges.
+Vectors are L2-normalised, so inner product is cosine similarity: `IndexFlatIP` (exact) up to
+`GraphConfig.exact_max` vectors, HNSW beyond; a faiss GPU index when faiss-gpu sees a GPU.
+faiss is imported inside the DoFn, so the GPU image can swap faiss-gpu in for faiss-cpu.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+import numpy as np
+
+from wenmai.config import GraphConfig
+
+
+@dataclass
+class Graph:
+    """Nodes in doc_id order and undirected edges (src < dst index), each once."""
+
+    ids: list[str]
+    src: np.ndarray  # (E,) int64 node indices
+    dst: np.ndarray  # (E,) int64
+    similarity: np.ndarray  # (E,) float32
+    stats: dict = field(default_factory=dict)
+
+    def edge_rows(self):
+        ids = self.ids
+        for s, d, w in zip(self.src.tolist(), self.dst.tolist(), self.similarity.tolist()):
+            yield {"src": ids[s], "dst": ids[d], "similarity": w}
+
+
+def build_index(vectors: np.ndarray, config: GraphConfig):
+    """Exact inner-product index up to `exact_max` vectors, HNSW beyond; on GPU when possible."""
+    import faiss
+
+    n, dim = vectors.shape
+    if n <= config.exact_max:
+        index = faiss.IndexFlatIP(dim)
+        if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
+            index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efSearch = max(64, 2 * config.k)
+    index.add(vectors)
+    return index
+
+
+def knn_edges(vectors: np.ndarray, config: GraphConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Undirected kNN edges with similarity >= the floor, each pair once (src < dst).
+
+    Example: for two identical vectors and one orthogonal, k=2, floor 0.5 -> edges [(0, 1, 1.0)].
+    """
+    n = len(vectors)
+    if n < 2:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    k = min(config.k + 1, n)  # +1: each vector finds itself first
+    similarity, neighbour = build_index(vectors, config).search(vectors, k)  # (N, k) each
+    src = np.repeat(np.arange(n), k)
+    dst = neighbour.reshape(-1)
+    sim = similarity.reshape(-1)
+    keep = (dst >= 0) & (dst != src) & (sim >= config.min_similarity)
+    src, dst, sim = src[keep], dst[keep], sim[keep]
+    lo, hi = np.minimum(src, dst), np.maximum(src, dst)
+    # A pair found from both ends appears twice: keep one, with the larger similarity.
+    order = np.lexsort((-sim, hi, lo))
+    lo, hi, sim = lo[order], hi[order], sim[order]
+    first = np.ones(len(lo), dtype=bool)
+    first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    return lo[first].astype(np.int64), hi[first].astype(np.int64), np.clip(sim[first], -1, 1).astype(
+        np.float32)
+
+
+def build_graph(pairs: list[tuple[str, np.ndarray]], config: GraphConfig) -> Graph:
+    start = time.perf_counter()
+    pairs = sorted(pairs, key=lambda p: p[0])  # doc_id order: same input, same graph
+    ids = [doc_id for doc_id, _ in pairs]
+    dim = len(pairs[0][1]) if pairs else 0
+    vectors = np.ascontiguousarray(np.stack([v for _, v in pairs]).astype(np.float32)) if pairs \
+        else np.zeros((0, dim), dtype=np.float32)
+    src, dst, sim = knn_edges(vectors, config)
+    stats = {"nodes": len(ids), "edges": int(len(src)), "k": config.k,
+             "min_similarity": config.min_similarity,
+             "index": "flat_ip" if len(ids) <= config.exact_max else "hnsw",
+             "seconds": round(time.perf_counter() - start, 3)}
+    return Graph(ids, src, dst, sim, stats)
+
+
+class BuildKnnGraph(beam.PTransform):
+    """(doc_id, embedding) pairs -> a single-element PCollection holding the `Graph`."""
+
+    def __init__(self, config: GraphConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, embeddings):
+        config = self._config
+        return (
+            embeddings
+            | "GatherEmbeddings" >> beam.combiners.ToList()
+            | "FaissKnn" >> beam.Map(build_graph, config)
+        )

@@ -1,0 +1,211 @@
+"""ReadCorpus: file patterns -> `Record`s (main output) and `DeadLetter`s (`dead_letter` output).
+
+Formats, chosen by suffix after an optional `.gz` (decompressed transparently by Beam):
+- `.txt`: every `\\n`-separated line is one record (a trailing `\\r` is dropped);
+- `.jsonl`: every line is one JSON object with a text field (and optionally an id field);
+- `.parquet`: every row, read in batches of a few columns.
+Files are streamed record by record, so no file is ever held in memory whole. Local paths and
+anything Beam's `FileSystems` understands (`gs://` with `wenmai[gcp]`) work alike.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterator, Optional, Union
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+
+from wenmai.config import ReadConfig
+from wenmai.types import RAW_LIMIT, DeadLetter, Record
+
+STAGE = "read"
+DEAD_LETTER = "dead_letter"
+FORMATS = (".txt", ".jsonl", ".parquet")
+
+Parsed = Union[Record, DeadLetter]
+
+
+def file_format(path: str) -> Optional[str]:
+    """The format suffix of `path`, ignoring `.gz`.
+
+    Example: file_format("news/2026-11-28.jsonl.gz") == ".jsonl"; file_format("a.csv") is None
+    """
+    name = path.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    for suffix in FORMATS:
+        if name.endswith(suffix):
+            return suffix
+    return None
+
+
+def _raw(data: bytes) -> str:
+    return data[: RAW_LIMIT * 4].decode("utf-8", errors="replace")[:RAW_LIMIT]
+
+
+def _decode(source: str, position: int, line: bytes) -> Union[str, DeadLetter]:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return DeadLetter(source, position, STAGE, f"invalid_utf8: byte {e.start}", _raw(line))
+    if position == 0:
+        text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text
+    return text
+
+
+def _lines(stream) -> Iterator[tuple[int, bytes]]:
+    for position, line in enumerate(stream):
+        yield position, line.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def parse_txt(source: str, stream) -> Iterator[Parsed]:
+    for position, line in _lines(stream):
+        text = _decode(source, position, line)
+        yield text if isinstance(text, DeadLetter) else Record(source, position, text)
+
+
+def text_from_object(obj, config: ReadConfig) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """(text, doc_id, error) for one JSON object or Parquet row.
+
+    Example: text_from_object({"text": "你好", "id": 7}, ReadConfig(id_field="id")) == ("你好", "7", None)
+    """
+    if not isinstance(obj, dict):
+        return None, None, "not_an_object"
+    if config.text_field not in obj:
+        return None, None, f"missing_field: {config.text_field}"
+    text = obj[config.text_field]
+    if text is None:
+        return None, None, f"null_field: {config.text_field}"
+    if not isinstance(text, str):
+        return None, None, f"non_string_field: {config.text_field} is {type(text).__name__}"
+    doc_id = None
+    if config.id_field is not None and obj.get(config.id_field) is not None:
+        doc_id = str(obj[config.id_field])
+    return text, doc_id, None
+
+
+def parse_jsonl(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
+    for position, line in _lines(stream):
+        text = _decode(source, position, line)
+        if isinstance(text, DeadLetter):
+            yield text
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield DeadLetter(source, position, STAGE, f"bad_json: {e.msg}", text[:RAW_LIMIT])
+            continue
+        value, doc_id, error = text_from_object(obj, config)
+        if error:
+            yield DeadLetter(source, position, STAGE, error, text[:RAW_LIMIT])
+        else:
+            yield Record(source, position, value, doc_id=doc_id)
+
+
+def parse_parquet(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
+    import pyarrow.parquet as pq
+
+    parquet = pq.ParquetFile(stream)
+    names = set(parquet.schema_arrow.names)
+    if config.text_field not in names:
+        # Every row is a record all the same: each one goes to the dead-letter table.
+        for position in range(parquet.metadata.num_rows):
+            yield DeadLetter(source, position, STAGE, f"missing_column: {config.text_field}", None)
+        return
+    columns = [config.text_field] + ([config.id_field] if config.id_field in names else [])
+    position = 0
+    for batch in parquet.iter_batches(batch_size=4096, columns=columns):
+        for row in batch.to_pylist():
+            value, doc_id, error = text_from_object(row, config)
+            if error:
+                yield DeadLetter(source, position, STAGE, error, json.dumps(row, ensure_ascii=False,
+                                                                            default=str)[:RAW_LIMIT])
+            else:
+                yield Record(source, position, value, doc_id=doc_id)
+            position += 1
+
+
+class ParseFileFn(beam.DoFn):
+    """ReadableFile -> Records, with every unreadable record or file tagged as a dead letter."""
+
+    def __init__(self, config: ReadConfig):
+        self._config = config
+        self._records = beam.metrics.Metrics.counter("wenmai.read", "records")
+        self._rejected = beam.metrics.Metrics.counter("wenmai.read", "rejected")
+
+    def process(self, readable: fileio.ReadableFile):
+        source = readable.metadata.path
+        fmt = file_format(source)
+        position = -1
+        try:
+            if fmt is None:
+                raise ValueError(f"unsupported_format: expected one of {', '.join(FORMATS)}")
+            with readable.open(compression_type=CompressionTypes.AUTO) as stream:
+                if fmt == ".txt":
+                    parsed = parse_txt(source, stream)
+                elif fmt == ".jsonl":
+                    parsed = parse_jsonl(source, stream, self._config)
+                else:
+                    parsed = parse_parquet(source, stream, self._config)
+                for item in parsed:
+                    position = item.position
+                    yield from self._emit(item)
+        except Exception as e:  # a broken file must not fail the job: record where it broke
+            reason = str(e) if str(e).startswith("unsupported_format") else \
+                f"unreadable_file: {type(e).__name__}: {e}"
+            yield from self._emit(DeadLetter(source, position + 1 if position >= 0 else -1,
+                                             STAGE, reason[:RAW_LIMIT], None))
+
+    def _emit(self, item: Parsed):
+        if isinstance(item, DeadLetter):
+            self._rejected.inc()
+            yield beam.pvalue.TaggedOutput(DEAD_LETTER, item)
+        else:
+            self._records.inc()
+            yield item
+
+
+class ReadCorpus(beam.PTransform):
+    """File paths -> `records` (Record) and `dead_letter` (DeadLetter) outputs.
+
+    Takes concrete paths, not globs: the command line expands the patterns once up front (so a
+    pattern matching nothing is an error before any work starts, and a file named twice is read
+    once), see `expand_inputs`.
+    """
+
+    def __init__(self, paths: list[str], config: ReadConfig):
+        super().__init__()
+        self._paths = list(paths)
+        self._config = config
+
+    def expand(self, pbegin):
+        return (
+            pbegin
+            | "Paths" >> beam.Create(self._paths)
+            | "MatchFiles" >> fileio.MatchAll()
+            | "ReadMatches" >> fileio.ReadMatches()
+            | "ParseFiles" >> beam.ParDo(ParseFileFn(self._config)).with_outputs(DEAD_LETTER,
+                                                                                 main="records")
+        )
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Sorted, de-duplicated file paths for the given paths or globs.
+
+    Raises ValueError naming the first pattern that matches no file, or a matched file whose
+    format is not supported.
+    """
+    from apache_beam.io.filesystems import FileSystems
+
+    paths: set[str] = set()
+    for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
+        matched = [m.path for m in result.metadata_list]
+        if not matched:
+            raise ValueError(f"input {pattern!r} matches no file")
+        for path in matched:
+            if file_format(path) is None:
+                raise ValueError(f"input {path!r}: unsupported format; expected "
+                                 f"{', '.join(FORMATS)} (optionally .gz)")
+            paths.add(path)
+    return sorted(paths)

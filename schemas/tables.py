@@ -1,0 +1,83 @@
+"""Output tables: one `pyarrow.schema` constant per table (see DESIGN.md, "Output tables").
+
+Columns are non-nullable where every row must have a value, so a writer bug shows up as a schema
+error instead of a silent null. Field metadata carries a one-line description for catalogues.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import pyarrow as pa
+
+
+def _field(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
+    return pa.field(name, type_, nullable=nullable, metadata={"description": doc})
+
+
+DOCUMENTS = pa.schema([
+    _field("doc_id", pa.string(), "stable id: given by the input, else <source>:<position>"),
+    _field("source", pa.string(), "input file the record came from"),
+    _field("position", pa.int64(), "0-based record index inside the source file"),
+    _field("text", pa.string(), "cleaned text (NFKC, control characters removed, whitespace collapsed)"),
+    _field("n_chars", pa.int32(), "characters in text"),
+    _field("truncated", pa.bool_(), "text was cut to the configured maximum length"),
+    _field("duplicate_of", pa.string(), "doc_id of the first identical document, if any", nullable=True),
+    _field("title", pa.string(), "generated title (null until the titler runs)", nullable=True),
+    _field("title_score", pa.float32(), "titler log-probability per character", nullable=True),
+    _field("embedding", pa.list_(pa.float32()), "L2-normalised sentence embedding"),
+    _field("cluster_id", pa.int64(), "InfoMap community (clusters.cluster_id)"),
+])
+
+TRIPLES = pa.schema([
+    _field("doc_id", pa.string(), "documents.doc_id"),
+    _field("subject", pa.string(), "subject span text"),
+    _field("predicate", pa.string(), "predicate from the extractor's schema"),
+    _field("object", pa.string(), "object span text"),
+    _field("subject_start", pa.int32(), "character offset of the subject in documents.text"),
+    _field("subject_end", pa.int32(), "exclusive end offset of the subject"),
+    _field("object_start", pa.int32(), "character offset of the object in documents.text"),
+    _field("object_end", pa.int32(), "exclusive end offset of the object"),
+    _field("score", pa.float32(), "extractor confidence in [0, 1]"),
+])
+
+EDGES = pa.schema([
+    _field("src", pa.string(), "documents.doc_id"),
+    _field("dst", pa.string(), "documents.doc_id (src < dst; each undirected edge once)"),
+    _field("similarity", pa.float32(), "cosine similarity of the two embeddings"),
+])
+
+CLUSTERS = pa.schema([
+    _field("cluster_id", pa.int64(), "community id (0 = largest)"),
+    _field("size", pa.int64(), "documents in the cluster"),
+    _field("representative_doc_id", pa.string(), "document with the most flow (or the only one)"),
+    _field("title", pa.string(), "the representative document's title or text", nullable=True),
+    _field("keywords", pa.list_(pa.string()), "jieba TF-IDF keywords over the cluster's documents"),
+    _field("flow", pa.float64(), "InfoMap stationary flow of the module (sums to 1 over clusters)"),
+])
+
+DEAD_LETTER = pa.schema([
+    _field("source", pa.string(), "input file"),
+    _field("position", pa.int64(), "0-based record index inside the source (-1: the whole file)"),
+    _field("stage", pa.string(), "pipeline stage that rejected the record"),
+    _field("reason", pa.string(), "machine-readable reason, e.g. empty, invalid_utf8, bad_json"),
+    _field("raw", pa.string(), "the record as read, truncated", nullable=True),
+])
+
+TABLES: dict[str, pa.Schema] = {
+    "documents": DOCUMENTS,
+    "triples": TRIPLES,
+    "edges": EDGES,
+    "clusters": CLUSTERS,
+    "dead_letter": DEAD_LETTER,
+}
+
+
+def validate_rows(schema: pa.Schema, rows: Iterable[dict]) -> pa.Table:
+    """Builds a table from dict rows with exactly `schema`; raises on a missing, extra or
+    mistyped column instead of coercing silently."""
+    rows = list(rows)
+    names = set(schema.names)
+    for i, row in enumerate(rows):
+        if set(row) != names:
+            raise ValueError(f"row {i}: columns {sorted(row)} != schema {sorted(names)}")
+    return pa.Table.from_pylist(rows, schema=schema)

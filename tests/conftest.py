@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny random encoder saved like a shipped model, and a tiny corpus.
+
+Everything here is written by us; no test needs ../shared or the shipped weights.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+# A few short documents in three topics, with one exact duplicate and some bad lines.
+TINY_CORPUS = [
+    "华为公司总部位于深圳",
+    "华为的总部设在广东深圳",
+    "今天北京气温骤降，最高只有五度",
+    "北京今日降温明显，最高气温仅五度",
+    "国足在世界杯预选赛中战胜对手",
+    "中国男足在预选赛里赢下比赛",
+    "",
+    "   ",
+    "！！😀",
+    "华为公司总部位于深圳",
+    "ＡＩ芯片出货量达到１２３万片",
+    "The quick brown fox 123",
+]
+
+
+def tiny_model_dir(directory, texts=TINY_CORPUS, seed: int = 0):
+    """A randomly initialised encoder with a vocabulary of `texts`, saved as a model dir."""
+    import torch
+
+    from wenmai.models.checkpoint import save_pretrained
+    from wenmai.models.encoder import EncoderConfig, SentenceEncoder
+    from wenmai.models.vocab import Vocab
+    from wenmai.pipelines.segment import load_jieba, segment
+
+    jieba = load_jieba()
+    vocab = Vocab.build((t, segment(jieba, t)) for t in texts)
+    torch.manual_seed(seed)
+    config = EncoderConfig(char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words,
+                           char_dim=16, word_dim=8, hidden=16, dim=16, dropout=0.0)
+    save_pretrained(SentenceEncoder(config), directory / "encoder", vocab=vocab,
+                    card="tiny random encoder for tests", extra={"threshold": 0.5})
+    return directory
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory):
+    return tiny_model_dir(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("\n".join(TINY_CORPUS) + "\n", encoding="utf-8")
+    return path

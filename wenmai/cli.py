@@ -1,0 +1,70 @@
+"""The `wenmai` command: run | train | eval | bench. Thin: each verb hands its argv to one module.
+
+```
+wenmai run INPUT... --output DIR [--runner ...]      the batch job (wenmai.job)
+wenmai train encoder ...                             writes a model directory
+wenmai eval encoder|cluster ...                      prints one JSON object as its last line
+```
+Command-line mistakes print one line saying what is wrong and how to fix it, and exit with 2.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+USAGE = """usage: wenmai {run,train,eval} ...
+
+  wenmai run INPUT... --output DIR [options] [Beam options]
+  wenmai train encoder [options]
+  wenmai eval encoder --pairs FILE.tsv [--models DIR]
+  wenmai eval cluster --labelled FILE.tsv [--models DIR]
+"""
+
+TRAINERS = {"encoder": "wenmai.models.train_encoder"}
+EVALUATORS = {"encoder": ("wenmai.models.evaluate", "main_encoder"),
+              "cluster": ("wenmai.eval_cluster", "main")}
+
+
+def _usage_error(message: str) -> int:
+    print(f"wenmai: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _dispatch(table: dict, verb: str, argv: list[str]):
+    import importlib
+
+    if not argv or argv[0] not in table:
+        raise SystemExit(_usage_error(f"{verb} needs one of: {', '.join(sorted(table))}"))
+    target = table[argv[0]]
+    module, fn = target if isinstance(target, tuple) else (target, "main")
+    return getattr(importlib.import_module(module), fn)(argv[1:])
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    from wenmai.job import UsageError
+
+    try:
+        if verb == "run":
+            from wenmai.job import print_summary, run
+
+            print_summary(run(rest))
+        elif verb == "train":
+            _dispatch(TRAINERS, verb, rest)
+        elif verb == "eval":
+            _dispatch(EVALUATORS, verb, rest)
+        else:
+            return _usage_error(f"unknown command {verb!r}\n{USAGE}")
+    except (UsageError, FileNotFoundError) as e:
+        return _usage_error(str(e))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

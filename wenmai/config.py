@@ -1,0 +1,135 @@
+"""Typed configuration: frozen dataclasses read once at the edge (the command line) and passed down.
+
+Each stage and each model owns one small dataclass; `add_dataclass_args` turns its fields into
+command-line flags and `dataclass_from_args` reads them back, so a default and its reason live in
+exactly one place. Nothing deeper in the package reads argv or the environment.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+
+# --------------------------------------------------------------------------------------------------
+# Stage configs
+
+
+@dataclass(frozen=True)
+class ReadConfig:
+    text_field: str = "text"  # JSON/Parquet field that holds the document text
+    id_field: Optional[str] = None  # field with a given document id; None derives source:position
+    max_chars: int = 20_000  # longer documents are truncated to this many characters (recorded)
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    max_keywords: int = 8  # keywords kept per cluster (jieba TF-IDF)
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """Batching knobs handed to Beam's `BatchElements` through the model handlers."""
+
+    max_len: int = 128  # characters fed to the encoder; sentence vectors saturate well before
+    length_buckets: bool = True  # batch similar lengths together (less padding)
+    bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128)  # characters; short lines dominate news
+    min_batch_size: int = 32  # the batch-size estimator grows from here towards the maximum
+    max_batch_size: int = 256  # elements per batch (with buckets, Beam counts elements)
+    max_batch_tokens: int = 16_384  # without buckets: a token budget via element_size_fn
+    max_batch_duration_secs: float = 5.0  # Beam 2.77 buckets only when this is set
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    k: int = 10  # neighbours per document in the kNN graph
+    min_similarity: float = 0.5  # cosine floor for an edge; below it documents are unrelated
+    exact_max: int = 1_000_000  # up to this many vectors IndexFlatIP (exact); beyond, HNSW
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    engine: str = "infomap"  # infomap | igraph (same contract; see docs/infomap.md for figures)
+    trials: int = 5  # InfoMap restarts; the best codelength is kept
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    inputs: tuple[str, ...]
+    output: str
+    models_dir: Optional[str] = None  # None: the shipped weights
+    read: ReadConfig = field(default_factory=ReadConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+
+
+# --------------------------------------------------------------------------------------------------
+# dataclass <-> argparse
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _scalar_type(tp: Any) -> Any:
+    """Unwrap Optional[X] to X."""
+    if typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return args[0]
+    return tp
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
+    """Adds one flag per scalar field of `cls` (nested dataclasses are skipped).
+
+    Example: `GraphConfig.min_similarity` becomes `--min-similarity` (or `--graph-min-similarity`
+    with prefix "graph_").
+    """
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = _scalar_type(hints[f.name])
+        if dataclasses.is_dataclass(tp):
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else None
+        name = _flag(prefix + f.name)
+        if tp is bool:
+            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
+        elif typing.get_origin(tp) is tuple:
+            item = typing.get_args(tp)[0]
+            parser.add_argument(name, nargs="+", type=item, default=default)
+        else:
+            parser.add_argument(name, type=tp, default=default)
+
+
+def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides: Any):
+    """Builds `cls` from the flags `add_dataclass_args` added; `overrides` win."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        key = prefix + f.name
+        if f.name in overrides:
+            values[f.name] = overrides[f.name]
+        elif hasattr(args, key):
+            value = getattr(args, key)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return cls(**values)
+
+
+def to_dict(config: Any) -> dict:
+    """JSON-ready dict of a (nested) config dataclass, for the run manifest."""
+    def convert(value: Any) -> Any:
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, (list, tuple)):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return convert(dataclasses.asdict(config))

@@ -1,0 +1,217 @@
+"""`wenmai run`: parse flags once, check them, run the Beam job, publish the output atomically.
+
+Our own flags become a typed `PipelineConfig`; every other flag goes to Beam's
+`PipelineOptions` (`--runner`, `--direct_running_mode`, Dataflow options, ...). Tables are
+written to a hidden sibling directory and moved into place only after the manifest and the
+`_SUCCESS` marker are written, so a run killed midway never leaves a directory that looks
+complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from wenmai import manifest
+from wenmai.config import (ClusterConfig, GraphConfig, InferenceConfig, PipelineConfig, ReadConfig,
+                           SegmentConfig, add_dataclass_args, dataclass_from_args, to_dict)
+from wenmai.models import DEFAULT_MODELS_DIR
+from wenmai.pipelines.cluster import ENGINES
+from wenmai.pipelines.pipeline import Handlers, build_pipeline
+from wenmai.pipelines.read import expand_inputs
+
+_LOGGER = logging.getLogger(__name__)
+DEFAULT_RUNNER = "FnApiRunner"  # in-process; the DirectRunner would first try to fetch Prism
+
+
+class UsageError(Exception):
+    """A problem with the command line: printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    output: str
+    manifest: dict
+    result: object  # beam PipelineResult
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wenmai run", description="Chinese corpus in, analytics tables out.",
+        epilog="Unrecognised flags go to Beam (e.g. --runner, --direct_running_mode).")
+    parser.add_argument("inputs", nargs="+", help="files or globs: .txt, .jsonl, .parquet (+.gz)")
+    parser.add_argument("--output", required=True, help="output directory (local or gs://)")
+    parser.add_argument("--models", default=None, help=f"model directory (default: shipped, "
+                                                       f"{DEFAULT_MODELS_DIR})")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--run-id", default=None, help="run id for the manifest (default: new)")
+    for cls in (ReadConfig, SegmentConfig, InferenceConfig, GraphConfig, ClusterConfig):
+        add_dataclass_args(parser, cls)
+    return parser
+
+
+def parse_args(argv: Optional[list[str]]) -> tuple[argparse.Namespace, PipelineConfig, list[str]]:
+    args, beam_args = build_parser().parse_known_args(argv)
+    config = PipelineConfig(
+        inputs=tuple(args.inputs), output=args.output, models_dir=args.models,
+        read=dataclass_from_args(ReadConfig, args),
+        segment=dataclass_from_args(SegmentConfig, args),
+        inference=dataclass_from_args(InferenceConfig, args),
+        graph=dataclass_from_args(GraphConfig, args),
+        cluster=dataclass_from_args(ClusterConfig, args),
+    )
+    return args, config, beam_args
+
+
+def check_config(config: PipelineConfig) -> None:
+    """Fails fast, before any work, on what the run could not survive."""
+    if config.cluster.engine not in ENGINES:
+        raise UsageError(f"--engine {config.cluster.engine!r}: expected one of {sorted(ENGINES)}")
+    if config.inference.device not in ("auto", "cpu", "cuda"):
+        raise UsageError(f"--device {config.inference.device!r}: expected auto, cpu or cuda")
+    if not 0 < config.graph.k:
+        raise UsageError("--k must be positive")
+    if not -1 <= config.graph.min_similarity <= 1:
+        raise UsageError("--min-similarity must lie in [-1, 1]")
+    encoder_dir = Path(config.models_dir or DEFAULT_MODELS_DIR) / "encoder"
+    if not (encoder_dir / "config.json").is_file():
+        raise UsageError(f"no encoder model at {encoder_dir} (expected config.json there); "
+                         f"pass --models DIR with an encoder/ subdirectory, or train one with "
+                         f"`wenmai train encoder`")
+
+
+def prepare_output(output: str, overwrite: bool, run_id: str) -> str:
+    """Checks the output can be written and returns the staging directory for this run."""
+    target = Path(output)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise UsageError(f"output {output} exists and is not empty; pass --overwrite to replace it")
+    staging = target.parent / f".{target.name}.tmp-{run_id}"
+    try:
+        staging.mkdir(parents=True, exist_ok=False)
+    except OSError as e:
+        raise UsageError(f"cannot write output next to {output}: {e.strerror or e}") from e
+    return str(staging)
+
+
+def publish(staging: str, output: str) -> None:
+    """Moves the finished staging directory into place; an old output is replaced only then."""
+    target = Path(output)
+    old = None
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
+        target.rename(old)
+    Path(staging).rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def default_handlers(config: PipelineConfig) -> Handlers:
+    from wenmai.models.handlers import EncoderHandler
+
+    models = Path(config.models_dir or DEFAULT_MODELS_DIR)
+    return Handlers(encoder=EncoderHandler(models / "encoder", config.inference))
+
+
+def model_manifest(config: PipelineConfig) -> dict:
+    from wenmai.models.checkpoint import model_sha256
+
+    models = Path(config.models_dir or DEFAULT_MODELS_DIR)
+    out = {}
+    for name in ("encoder",):
+        directory = models / name
+        card = json.loads((directory / "config.json").read_text())
+        out[name] = {"path": str(directory), "sha256": model_sha256(directory),
+                     "model_type": card.get("model_type")}
+    return out
+
+
+def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline] = None,
+        handlers: Optional[Handlers] = None, clock: Callable[[], float] = time.time) -> RunSummary:
+    """Runs the job; `test_pipeline` and `handlers` are seams for tests (fake models)."""
+    args, config, beam_args = parse_args(argv)
+    if handlers is None:
+        check_config(config)
+    try:
+        paths = expand_inputs(list(config.inputs))
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+    staging = prepare_output(config.output, args.overwrite, run_id)
+
+    options = PipelineOptions(beam_args)
+    if not options.view_as(StandardOptions).runner and test_pipeline is None:
+        options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    started = clock()
+    try:
+        p = test_pipeline or beam.Pipeline(options=options)
+        build_pipeline(p, paths, config, handlers or default_handlers(config), staging)
+        result = p.run()
+        result.wait_until_finish()
+        seconds = clock() - started
+
+        counts = manifest.count_rows(staging)
+        counters = manifest.stage_counters(result)
+        records_read = counters.get("wenmai.read/records", 0) + counters.get("wenmai.read/rejected", 0)
+        balance = manifest.check_balance(records_read, counts)
+        stats = manifest.read_stats(staging)
+        shutil.rmtree(Path(staging) / manifest.STATS_DIR, ignore_errors=True)
+        record = {
+            "run_id": run_id,
+            "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+            "seconds": round(seconds, 3),
+            "inputs": paths,
+            "output": config.output,
+            "counts": counts,
+            "balance": balance,
+            "stages": counters,
+            "graph": stats.get("graph", {}),
+            "clusters": stats.get("cluster", {}),
+            "models": model_manifest(config) if handlers is None else {"encoder": "injected"},
+            "parameters": to_dict(config),
+            "beam_options": beam_args,
+            "versions": manifest.package_versions(),
+        }
+        (Path(staging) / "manifest.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
+        if not balance["balanced"]:
+            raise RuntimeError(f"records read ({records_read}) != documents + dead letters "
+                               f"({balance['documents']} + {balance['dead_letter']}); output kept "
+                               f"unpublished in {staging}")
+        (Path(staging) / "_SUCCESS").write_text("")
+        publish(staging, config.output)
+    except BaseException:
+        _LOGGER.error("run %s failed; partial output left in %s", run_id, staging)
+        raise
+    return RunSummary(config.output, record, result)
+
+
+def print_summary(summary: RunSummary, top: int = 8) -> None:
+    """What a person wants to see after a run: where the tables are and the biggest clusters."""
+    import pyarrow.parquet as pq
+
+    m = summary.manifest
+    counts = m["counts"]
+    print(f"wenmai run {m['run_id']}: {m['balance']['records_read']} records -> "
+          f"{counts.get('documents', 0)} documents, {counts.get('dead_letter', 0)} dead letters, "
+          f"{counts.get('edges', 0)} edges, {counts.get('clusters', 0)} clusters "
+          f"in {m['seconds']:.1f} s")
+    for table in counts:
+        print(f"  {table:<12} {os.path.join(summary.output, table)}/")
+    clusters = pq.read_table(os.path.join(summary.output, "clusters")).to_pylist()
+    clusters.sort(key=lambda c: c["cluster_id"])
+    print(f"top {min(top, len(clusters))} clusters:")
+    for c in clusters[:top]:
+        print(f"  #{c['cluster_id']:<3} size {c['size']:<4} {' '.join(c['keywords'][:6]):<36} "
+              f"| {c['title']}")
+    sys.stdout.flush()
