@@ -10,6 +10,7 @@ Batching itself is Beam's (`BatchElements` with length buckets), configured from
 """
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 from wenmai.config import InferenceConfig
 
 __all__ = ["EncoderHandler", "LoadedModel", "TextExample", "pad_batch", "select_device",
-           "text_length"]
+           "text_length", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,8 +53,13 @@ def pad_batch(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tens
 
 
 def text_length(example: TextExample) -> int:
-    """Batch weight and bucket key of an example: its length in characters."""
+    """Bucket key of an example: its length in characters."""
     return len(example[0])
+
+
+def token_weight(example: TextExample, max_len: int) -> int:
+    """Batch weight of an example: the tokens it feeds the model (truncated length + 1)."""
+    return min(len(example[0]), max_len) + 1
 
 
 @dataclass
@@ -71,18 +77,20 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
     def __init__(self, model_dir: str | Path, config: InferenceConfig = InferenceConfig()):
         self._model_dir = str(model_dir)
         self._config = config
-        max_len = config.max_len
-        if config.length_buckets:
-            # Beam 2.77 buckets only with a duration; batches then count elements per bucket.
-            batching = dict(max_batch_size=config.max_batch_size,
+        if config.length_buckets == "beam":
+            # Beam 2.77 buckets only with a duration (a stateful DoFn with a processing-time
+            # timer); its batches then count elements per bucket.
+            batching = dict(min_batch_size=1, max_batch_size=config.max_batch_size,
                             max_batch_duration_secs=config.max_batch_duration_secs,
                             batch_length_fn=text_length,
                             batch_bucket_boundaries=list(config.bucket_boundaries))
         else:
-            # Without buckets, max_batch_size is a token budget through element_size_fn.
-            batching = dict(max_batch_size=config.max_batch_tokens,
-                            element_size_fn=lambda ex: min(text_length(ex), max_len) + 1)
-        super().__init__(min_batch_size=config.min_batch_size, **batching)
+            # A token budget: max_batch_size weighs elements by element_size_fn (Beam 2.77's
+            # max_batch_weight= raises TypeError on a handler).
+            batching = dict(min_batch_size=config.min_batch_tokens,
+                            max_batch_size=config.max_batch_tokens,
+                            element_size_fn=functools.partial(token_weight, max_len=config.max_len))
+        super().__init__(**batching)
 
     def load_model(self) -> LoadedModel:
         from wenmai.models.encoder import load_encoder

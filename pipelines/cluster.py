@@ -1,7 +1,7 @@
 """ClusterInfomap: one `Graph` -> `Assignment`s (doc_id, cluster_id, flow) + one stats dict.
 
 InfoMap on the undirected graph weighted by similarity, two-level, best of `trials` restarts.
-Every node is added explicitly, so a document without edges is its own singleton cluster and
+Every node is added explicitly and a document without edges is its own singleton cluster, so
 nothing is dropped. Cluster ids are deterministic: 0 is the largest cluster, ties broken by the
 smallest member doc_id. Two engines share this contract: the `infomap` package (default; node
 flow from its stationary distribution) and igraph's `community_infomap` (node flow taken as
@@ -28,7 +28,20 @@ class Assignment:
 
 
 def infomap_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], list[float], float]:
-    """(module per node, flow per node, codelength) with the `infomap` package."""
+    """(module per node, flow per node, codelength) with the `infomap` package, in a child process.
+
+    The `infomap` wheel bundles its own OpenMP runtime; in a process that has also run torch's
+    and faiss's, it can crash when called from a worker thread (seen under Beam's FnApiRunner).
+    A spawned child holds only infomap's runtime; the graph travels as three arrays.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_infomap_in_process, graph, config).result()
+
+
+def _infomap_in_process(graph: Graph, config: ClusterConfig):
     import infomap
 
     im = infomap.Infomap(f"--two-level --flow-model undirected --silent --seed {config.seed} "
@@ -72,9 +85,14 @@ def cluster_graph(graph: Graph, config: ClusterConfig):
         module, flow, codelength = ENGINES[config.engine](graph, config)
     else:
         module, flow, codelength = [], [], 0.0
-    members: dict[int, list[int]] = {}
+    # A node without edges has no flow to share: the `infomap` package files such nodes into
+    # some module all the same, so each is made its own singleton here, whatever the engine.
+    isolated = np.ones(len(graph.ids), dtype=bool)
+    isolated[graph.src] = False
+    isolated[graph.dst] = False
+    members: dict[object, list[int]] = {}
     for node, m in enumerate(module):
-        members.setdefault(m, []).append(node)
+        members.setdefault(("alone", node) if isolated[node] else m, []).append(node)
     # Deterministic ids: largest first, ties by smallest member doc_id (ids are sorted already).
     ranked = sorted(members.values(), key=lambda nodes: (-len(nodes), nodes[0]))
     for cluster_id, nodes in enumerate(ranked):

@@ -38,7 +38,7 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
     read = p | "ReadCorpus" >> ReadCorpus(paths, config.read)
     cleaned = read.records | "CleanText" >> CleanText(config.read)
     docs = cleaned["docs"] | "Segment" >> Segment()
-    embedded = docs | "EncodeSentences" >> EncodeSentences(handlers.encoder)
+    embedded = docs | "EncodeSentences" >> EncodeSentences(handlers.encoder, config.inference)
     graph = embedded["embeddings"] | "BuildKnnGraph" >> BuildKnnGraph(config.graph)
     clusters = graph | "ClusterInfomap" >> ClusterInfomap(config.cluster)
     summary = ((docs, embedded["embeddings"], embedded["errors"], clusters.assignments)

@@ -55,7 +55,8 @@ def _decode(source: str, position: int, line: bytes) -> Union[str, DeadLetter]:
 
 
 def _lines(stream) -> Iterator[tuple[int, bytes]]:
-    for position, line in enumerate(stream):
+    # readline, not iteration: Beam's decompressing file objects are not iterable.
+    for position, line in enumerate(iter(stream.readline, b"")):
         yield position, line.removesuffix(b"\n").removesuffix(b"\r")
 
 

@@ -23,7 +23,7 @@ def load_jieba():
 def segment(jieba, text: str) -> tuple[str, ...]:
     """jieba's precise mode; the tokens concatenate back to the text.
 
-    Example: segment(jieba, "华为公司总部位于深圳") == ("华为", "公司", "总部", "位于", "深圳")
+    Example: segment(jieba, "华为公司总部位于深圳") == ("华为公司", "总部", "位于", "深圳")
     """
     return tuple(jieba.lcut(text))
 

@@ -57,7 +57,7 @@ class Keywords:
         self._idf, self._median, self._stop = tfidf.idf_freq, tfidf.median_idf, tfidf.stop_words
 
     def top(self, tokens: Iterable[str], k: int) -> list[str]:
-        """Example: top(["华为", "公司", "总部", "位于", "深圳", "华为"], 2) == ["华为", "深圳"]"""
+        """Example: top(["华为", "公司", "华为", "的"], 2) == ["华为", "公司"] ("的" is a stop word)"""
         counts = Counter(t for t in tokens if len(t.strip()) >= 2 and t.lower() not in self._stop)
         scored = sorted(counts.items(), key=lambda kv: (-kv[1] * self._idf.get(kv[0], self._median),
                                                         kv[0]))

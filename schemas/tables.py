@@ -80,4 +80,8 @@ def validate_rows(schema: pa.Schema, rows: Iterable[dict]) -> pa.Table:
     for i, row in enumerate(rows):
         if set(row) != names:
             raise ValueError(f"row {i}: columns {sorted(row)} != schema {sorted(names)}")
-    return pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    for f in schema:
+        if not f.nullable and table.column(f.name).null_count:
+            raise ValueError(f"column {f.name!r} is not nullable but has nulls")
+    return table

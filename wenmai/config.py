@@ -30,17 +30,26 @@ class SegmentConfig:
     max_keywords: int = 8  # keywords kept per cluster (jieba TF-IDF)
 
 
+LENGTH_BUCKETS = ("group", "beam", "off")
+
+
 @dataclass(frozen=True)
 class InferenceConfig:
-    """Batching knobs handed to Beam's `BatchElements` through the model handlers."""
+    """How examples are batched for the models (all batching itself is Beam's BatchElements)."""
 
     max_len: int = 128  # characters fed to the encoder; sentence vectors saturate well before
-    length_buckets: bool = True  # batch similar lengths together (less padding)
+    # group: GroupByKey on (length bucket, shard) before RunInference, then token-budget batches;
+    #        works on every runner. beam: Beam 2.77's own stateful length buckets
+    #        (batch_length_fn + batch_bucket_boundaries + max_batch_duration_secs); needs a runner
+    #        with processing-time timers (Dataflow); the local FnApiRunner and DirectRunner fail
+    #        on it. off: token-budget batches in arrival order.
+    length_buckets: str = "group"
     bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128)  # characters; short lines dominate news
-    min_batch_size: int = 32  # the batch-size estimator grows from here towards the maximum
-    max_batch_size: int = 256  # elements per batch (with buckets, Beam counts elements)
-    max_batch_tokens: int = 16_384  # without buckets: a token budget via element_size_fn
-    max_batch_duration_secs: float = 5.0  # Beam 2.77 buckets only when this is set
+    bucket_shards: int = 16  # keys per bucket, so no single worker embeds a whole bucket
+    min_batch_tokens: int = 2048  # Beam's batch-size estimator grows from here ...
+    max_batch_tokens: int = 16_384  # ... up to this token budget (element_size_fn weights)
+    max_batch_size: int = 256  # "beam" buckets only: elements per batch
+    max_batch_duration_secs: float = 5.0  # "beam" buckets only: Beam buckets only with it set
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
 
 

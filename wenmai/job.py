@@ -25,7 +25,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from wenmai import manifest
-from wenmai.config import (ClusterConfig, GraphConfig, InferenceConfig, PipelineConfig, ReadConfig,
+from wenmai.config import (LENGTH_BUCKETS, ClusterConfig, GraphConfig, InferenceConfig, PipelineConfig, ReadConfig,
                            SegmentConfig, add_dataclass_args, dataclass_from_args, to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.pipelines.cluster import ENGINES
@@ -33,7 +33,10 @@ from wenmai.pipelines.pipeline import Handlers, build_pipeline
 from wenmai.pipelines.read import expand_inputs
 
 _LOGGER = logging.getLogger(__name__)
-DEFAULT_RUNNER = "FnApiRunner"  # in-process; the DirectRunner would first try to fetch Prism
+
+# In-process and fast for batch jobs; honours --direct_running_mode. (The DirectRunner would
+# first try to fetch the Prism runner, and falls back to a slower engine for stateful batching.)
+DEFAULT_RUNNER = "FnApiRunner"
 
 
 class UsageError(Exception):
@@ -79,6 +82,9 @@ def check_config(config: PipelineConfig) -> None:
     """Fails fast, before any work, on what the run could not survive."""
     if config.cluster.engine not in ENGINES:
         raise UsageError(f"--engine {config.cluster.engine!r}: expected one of {sorted(ENGINES)}")
+    if config.inference.length_buckets not in LENGTH_BUCKETS:
+        raise UsageError(f"--length-buckets {config.inference.length_buckets!r}: expected one of "
+                         f"{', '.join(LENGTH_BUCKETS)}")
     if config.inference.device not in ("auto", "cpu", "cuda"):
         raise UsageError(f"--device {config.inference.device!r}: expected auto, cpu or cuda")
     if not 0 < config.graph.k:

@@ -1,0 +1,67 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from wenmai.config import InferenceConfig
+from wenmai.models.handlers import EncoderHandler, pad_batch, select_device, text_length
+from wenmai.pipelines.segment import load_jieba, segment
+
+
+@pytest.fixture(scope="module")
+def examples():
+    jieba = load_jieba()
+    texts = ["华为公司总部位于深圳", "北京今日降温", "好", "ＡＩ芯片😀"]
+    return [(t, segment(jieba, t)) for t in texts]
+
+
+def test_pad_batch_pads_to_the_longest_row():
+    assert pad_batch([[5, 6, 7], [8]], torch.device("cpu")).tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert pad_batch([[]], torch.device("cpu")).tolist() == [[0]]
+
+
+def test_select_device_falls_back_to_cpu():
+    if not torch.cuda.is_available():
+        assert select_device("cuda").type == "cpu"
+    assert select_device("cpu").type == "cpu"
+
+
+def test_handler_pickles_before_loading(models_dir):
+    handler = EncoderHandler(models_dir / "encoder", InferenceConfig())
+    assert pickle.loads(pickle.dumps(handler))._model_dir == str(models_dir / "encoder")
+
+
+def test_run_inference_unit_vectors_independent_of_batch_mates(models_dir, examples):
+    handler = EncoderHandler(models_dir / "encoder", InferenceConfig(device="cpu"))
+    model = handler.load_model()
+    together = [r.inference for r in handler.run_inference(examples, model)]
+    alone = [next(iter(handler.run_inference([ex], model))).inference for ex in examples]
+    for a, b in zip(together, alone):
+        assert a.dtype == np.float32 and np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+        assert np.allclose(a, b, atol=1e-5)  # padding to a longer batch-mate changes nothing
+
+
+def test_results_keep_their_examples(models_dir, examples):
+    handler = EncoderHandler(models_dir / "encoder")
+    results = list(handler.run_inference(examples, handler.load_model()))
+    assert [r.example for r in results] == examples
+    assert handler.get_num_bytes(examples) == sum(len(t.encode()) for t, _ in examples)
+    assert handler.get_metrics_namespace() == "wenmai.encoder"
+
+
+def test_batching_kwargs_follow_config(models_dir):
+    bucketed = EncoderHandler(models_dir, InferenceConfig(length_buckets="beam", bucket_boundaries=(8, 32)))
+    kwargs = bucketed.batch_elements_kwargs()
+    assert kwargs["bucket_boundaries"] == [8, 32] and kwargs["length_fn"] is text_length
+    assert kwargs["max_batch_duration_secs"] > 0
+    flat = EncoderHandler(models_dir, InferenceConfig(length_buckets="off", max_batch_tokens=999))
+    kwargs = flat.batch_elements_kwargs()
+    assert "length_fn" not in kwargs and kwargs["max_batch_size"] == 999
+    assert kwargs["element_size_fn"](("好" * 500, ())) == 129  # capped at max_len, + 1
+
+
+def test_handler_without_buckets_pickles(models_dir):
+    handler = EncoderHandler(models_dir, InferenceConfig(length_buckets="off"))
+    again = pickle.loads(pickle.dumps(handler))
+    assert again.batch_elements_kwargs()["element_size_fn"](("好好", ())) == 3

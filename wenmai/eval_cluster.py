@@ -1,0 +1,118 @@
+"""`wenmai eval cluster --labelled FILE.tsv`: how well the pipeline's clusters match topic labels.
+
+Runs the pipeline's own code on every row (clean -> segment -> the encoder handler -> FAISS kNN
+graph -> InfoMap; the same functions the Beam stages call, without the runner around them) and
+scores the clusters against the labels with NMI, ARI and V-measure. As a baseline on the same
+embeddings it runs k-means told the true number of topics. Prints one JSON object last:
+{"nmi", "ari", "v_measure", "n_clusters", "n", "baseline": {"name": "kmeans_true_k", ...}}
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from wenmai.config import ClusterConfig, GraphConfig, InferenceConfig, add_dataclass_args, \
+    dataclass_from_args
+from wenmai.models import DEFAULT_MODELS_DIR
+
+
+def read_labelled(path) -> tuple[list[str], list[str]]:
+    """label<TAB>text rows; every line is a row (a line without a tab is an error naming it)."""
+    labels, texts = [], []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n").rstrip("\r")
+            if "\t" not in line:
+                raise ValueError(f"{path}:{number}: expected label<TAB>text")
+            label, text = line.split("\t", 1)
+            labels.append(label)
+            texts.append(text)
+    return labels, texts
+
+
+def embed(texts: list[str], models_dir: Path, config: InferenceConfig) -> np.ndarray:
+    """Embeddings through the pipeline's encoder handler, in length-sorted batches."""
+    from wenmai.models.handlers import EncoderHandler
+    from wenmai.pipelines.clean import normalize_text
+    from wenmai.pipelines.segment import load_jieba, segment
+
+    jieba = load_jieba()
+    handler = EncoderHandler(models_dir / "encoder", config)
+    model = handler.load_model()
+    cleaned = [normalize_text(t) for t in texts]
+    examples = [(t, segment(jieba, t)) for t in cleaned]
+    order = sorted(range(len(examples)), key=lambda i: len(cleaned[i]))
+    vectors = np.zeros((len(texts), model.module.dim), dtype=np.float32)
+    for start in range(0, len(order), config.max_batch_size):
+        idx = order[start:start + config.max_batch_size]
+        results = handler.run_inference([examples[i] for i in idx], model)
+        for i, result in zip(idx, results):
+            vectors[i] = result.inference
+    return vectors
+
+
+def cluster(vectors: np.ndarray, graph_config: GraphConfig,
+            cluster_config: ClusterConfig) -> np.ndarray:
+    """Cluster id per row, from the pipeline's kNN graph and InfoMap functions."""
+    from wenmai.pipelines.cluster import Assignment, cluster_graph
+    from wenmai.pipelines.graph import build_graph
+
+    ids = [f"{i:09d}" for i in range(len(vectors))]  # zero-padded: sorted order == row order
+    graph = build_graph(list(zip(ids, vectors)), graph_config)
+    out = np.zeros(len(vectors), dtype=np.int64)
+    for item in cluster_graph(graph, cluster_config):
+        if isinstance(item, Assignment):
+            out[int(item.doc_id)] = item.cluster_id
+    return out
+
+
+def scores(labels: list[str], predicted: np.ndarray) -> dict:
+    from sklearn import metrics
+
+    return {
+        "nmi": float(metrics.normalized_mutual_info_score(labels, predicted)),
+        "ari": float(metrics.adjusted_rand_score(labels, predicted)),
+        "v_measure": float(metrics.v_measure_score(labels, predicted)),
+    }
+
+
+def evaluate_cluster(labelled, models_dir=None, graph_config: GraphConfig = GraphConfig(),
+                     cluster_config: ClusterConfig = ClusterConfig(),
+                     inference_config: InferenceConfig = InferenceConfig()) -> dict:
+    from sklearn.cluster import KMeans
+
+    labels, texts = read_labelled(labelled)
+    if not texts:
+        raise ValueError(f"{labelled}: no rows")
+    vectors = embed(texts, Path(models_dir or DEFAULT_MODELS_DIR), inference_config)
+    predicted = cluster(vectors, graph_config, cluster_config)
+    k = len(set(labels))
+    kmeans = KMeans(n_clusters=min(k, len(texts)), n_init=10, random_state=cluster_config.seed)
+    baseline = {"name": "kmeans_true_k", "k": k, **scores(labels, kmeans.fit_predict(vectors))}
+    return {**scores(labels, predicted), "n_clusters": int(len(set(predicted.tolist()))),
+            "n": len(texts), "baseline": baseline}
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(prog="wenmai eval cluster", description=__doc__.split("\n")[0])
+    parser.add_argument("--labelled", required=True, help="label<TAB>text file")
+    parser.add_argument("--models", default=None, help="model directory with encoder/")
+    add_dataclass_args(parser, GraphConfig)
+    add_dataclass_args(parser, ClusterConfig)
+    args = parser.parse_args(argv)
+    if not Path(args.labelled).is_file():
+        raise FileNotFoundError(f"--labelled {args.labelled}: no such file")
+    result = evaluate_cluster(args.labelled, args.models, dataclass_from_args(GraphConfig, args),
+                              dataclass_from_args(ClusterConfig, args))
+    print(json.dumps(result))
+    sys.stdout.flush()
+    return result
+
+
+if __name__ == "__main__":
+    main()
