@@ -18,11 +18,12 @@ from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import torch
-from apache_beam.ml.inference.base import ModelHandler, PredictionResult
+from apache_beam.metrics import Metrics
+from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
 from wenmai.config import InferenceConfig
 
-__all__ = ["EncoderHandler", "LoadedModel", "TextExample", "pad_batch", "select_device",
+__all__ = ["EncoderHandler", "KeyedHandler", "LoadedModel", "TextExample", "pad_batch", "select_device",
            "text_length", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,6 +61,23 @@ def text_length(example: TextExample) -> int:
 def token_weight(example: TextExample, max_len: int) -> int:
     """Batch weight of an example: the tokens it feeds the model (truncated length + 1)."""
     return min(len(example[0]), max_len) + 1
+
+
+def _on_value(fn, keyed_example):
+    return fn(keyed_example[1])
+
+
+class KeyedHandler(KeyedModelHandler):
+    """Beam's KeyedModelHandler whose batching functions see the example, not the (key, example)
+    pair: Beam 2.77 hands `element_size_fn` and `length_fn` the keyed element as it is, so a
+    length of the pair would measure the key."""
+
+    def batch_elements_kwargs(self):
+        kwargs = dict(super().batch_elements_kwargs())
+        for name in ("element_size_fn", "length_fn"):
+            if name in kwargs:
+                kwargs[name] = functools.partial(_on_value, kwargs[name])
+        return kwargs
 
 
 @dataclass
@@ -108,6 +126,10 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
         words = pad_batch([w for _, w in features], model.device)  # (B, T)
         with torch.inference_mode():
             vectors = model.module(chars, words).float().cpu().numpy()  # (B, D)
+        # Padding efficiency = real / padded tokens, readable from the job's metrics.
+        Metrics.counter(self.get_metrics_namespace(), "tokens_real").inc(
+            sum(len(c) for c, _ in features))
+        Metrics.counter(self.get_metrics_namespace(), "tokens_padded").inc(chars.numel())
         return [PredictionResult(example, vector) for example, vector in zip(batch, vectors)]
 
     def get_num_bytes(self, batch: Sequence[TextExample]) -> int:

@@ -1,6 +1,6 @@
 """EncodeSentences: `Doc` -> (doc_id, embedding) pairs, plus (doc_id, error) for failed batches.
 
-Runs the sentence encoder through Beam's `RunInference` with a `KeyedModelHandler`, so the
+Runs the sentence encoder through Beam's `RunInference` with a keyed handler, so the
 doc_id rides along with each (text, words) example and results join back without a shuffle.
 A batch that raises goes to the `errors` output, one entry per document it held.
 
@@ -15,9 +15,10 @@ import bisect
 import zlib
 
 import apache_beam as beam
-from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, RunInference
+from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from wenmai.config import InferenceConfig
+from wenmai.models.handlers import KeyedHandler
 from wenmai.types import Doc
 
 
@@ -81,7 +82,7 @@ class EncodeSentences(beam.PTransform):
                                                                    self._config.bucket_shards)
         main, failed = (
             examples
-            | "PyTorchRunInference" >> RunInference(KeyedModelHandler(self._handler))
+            | "PyTorchRunInference" >> RunInference(KeyedHandler(self._handler))
             .with_exception_handling()
         )
         embeddings = main | "Vectors" >> beam.MapTuple(lambda doc_id, result: (doc_id,

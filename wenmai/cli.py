@@ -4,6 +4,7 @@
 wenmai run INPUT... --output DIR [--runner ...]      the batch job (wenmai.job)
 wenmai train encoder ...                             writes a model directory
 wenmai eval encoder|cluster ...                      prints one JSON object as its last line
+wenmai bench encoder ...                             throughput and padding figures
 ```
 Command-line mistakes print one line saying what is wrong and how to fix it, and exit with 2.
 """
@@ -13,15 +14,17 @@ import logging
 import sys
 from typing import Optional
 
-USAGE = """usage: wenmai {run,train,eval} ...
+USAGE = """usage: wenmai {run,train,eval,bench} ...
 
   wenmai run INPUT... --output DIR [options] [Beam options]
   wenmai train encoder [options]
   wenmai eval encoder --pairs FILE.tsv [--models DIR]
   wenmai eval cluster --labelled FILE.tsv [--models DIR]
+  wenmai bench encoder [--texts FILE] [--limit N]
 """
 
 TRAINERS = {"encoder": "wenmai.models.train_encoder"}
+BENCHMARKS = {"encoder": ("wenmai.bench", "main")}
 EVALUATORS = {"encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main")}
 
@@ -34,8 +37,10 @@ def _usage_error(message: str) -> int:
 def _dispatch(table: dict, verb: str, argv: list[str]):
     import importlib
 
+    from wenmai.job import UsageError
+
     if not argv or argv[0] not in table:
-        raise SystemExit(_usage_error(f"{verb} needs one of: {', '.join(sorted(table))}"))
+        raise UsageError(f"{verb} needs one of: {', '.join(sorted(table))}")
     target = table[argv[0]]
     module, fn = target if isinstance(target, tuple) else (target, "main")
     return getattr(importlib.import_module(module), fn)(argv[1:])
@@ -59,6 +64,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             _dispatch(TRAINERS, verb, rest)
         elif verb == "eval":
             _dispatch(EVALUATORS, verb, rest)
+        elif verb == "bench":
+            _dispatch(BENCHMARKS, verb, rest)
         else:
             return _usage_error(f"unknown command {verb!r}\n{USAGE}")
     except (UsageError, FileNotFoundError) as e:

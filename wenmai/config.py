@@ -45,7 +45,7 @@ class InferenceConfig:
     #        on it. off: token-budget batches in arrival order.
     length_buckets: str = "group"
     bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128)  # characters; short lines dominate news
-    bucket_shards: int = 16  # keys per bucket, so no single worker embeds a whole bucket
+    bucket_shards: int = 4  # keys per bucket: more spread work over workers, fewer pad less
     min_batch_tokens: int = 2048  # Beam's batch-size estimator grows from here ...
     max_batch_tokens: int = 16_384  # ... up to this token budget (element_size_fn weights)
     max_batch_size: int = 256  # "beam" buckets only: elements per batch

@@ -65,3 +65,13 @@ def test_handler_without_buckets_pickles(models_dir):
     handler = EncoderHandler(models_dir, InferenceConfig(length_buckets="off"))
     again = pickle.loads(pickle.dumps(handler))
     assert again.batch_elements_kwargs()["element_size_fn"](("好好", ())) == 3
+
+
+def test_keyed_handler_batches_by_the_example_not_the_key(models_dir):
+    from wenmai.models.handlers import KeyedHandler
+
+    for mode, name in (("off", "element_size_fn"), ("beam", "length_fn")):
+        kwargs = KeyedHandler(EncoderHandler(models_dir, InferenceConfig(length_buckets=mode))
+                              ).batch_elements_kwargs()
+        weight = kwargs[name](("id-with-a-long-key", ("好" * 5, ("好" * 5,))))
+        assert weight in (5, 6), mode  # the text's length (+1 for a token weight), not the key's

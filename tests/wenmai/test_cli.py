@@ -1,0 +1,51 @@
+"""The command line: exit codes and one-line errors (subprocess-free: main() is called)."""
+import json
+
+import pytest
+
+from wenmai.cli import main
+from wenmai.config import GraphConfig, InferenceConfig, add_dataclass_args, dataclass_from_args
+
+
+def test_config_flags_round_trip():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_dataclass_args(parser, GraphConfig)
+    add_dataclass_args(parser, InferenceConfig)
+    args = parser.parse_args(["--k", "7", "--min-similarity", "0.3", "--bucket-boundaries", "8", "64"])
+    assert dataclass_from_args(GraphConfig, args) == GraphConfig(k=7, min_similarity=0.3)
+    assert dataclass_from_args(InferenceConfig, args).bucket_boundaries == (8, 64)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["frobnicate"], "unknown command"),
+    (["eval", "nothing"], "eval needs one of"),
+    (["train"], "train needs one of"),
+    (["run", "/nonexistent/*.txt", "--output", "/tmp/x", "--models", "{models}"], "matches no file"),
+    (["eval", "cluster", "--labelled", "/nonexistent.tsv"], "no such file"),
+])
+def test_usage_errors_exit_2_with_one_line(argv, message, models_dir, capsys):
+    assert main([a.format(models=models_dir) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("wenmai: error:") and message in err[0]
+
+
+def test_unwritable_output_exits_2(tiny_corpus, models_dir, tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")  # even root cannot create a directory inside a file
+    code = main(["run", str(tiny_corpus), "--output", str(blocker / "out"), "--models",
+                 str(models_dir)])
+    assert code == 2 and "cannot write output" in capsys.readouterr().err
+
+
+def test_eval_cluster_prints_json_last(tmp_path, models_dir, capsys):
+    rows = ["体育\t国足在预选赛中获胜", "体育\t中国男足赢下比赛", "天气\t北京今天降温",
+            "天气\t北京气温骤降", "科技\t华为发布新手机", "科技\t新款手机今天发布"]
+    path = tmp_path / "labelled.tsv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    assert main(["eval", "cluster", "--labelled", str(path), "--models", str(models_dir)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"nmi", "ari", "v_measure", "n_clusters", "n"} <= set(result) and result["n"] == 6
+    assert result["baseline"]["name"] == "kmeans_true_k" and result["baseline"]["k"] == 3
+    assert all(0 <= result[k] <= 1 for k in ("nmi", "v_measure")) and -1 <= result["ari"] <= 1
