@@ -10,6 +10,10 @@ docs/infomap.md compares them on the same graphs.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -31,32 +35,43 @@ def infomap_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], lis
     """(module per node, flow per node, codelength) with the `infomap` package, in a child process.
 
     The `infomap` wheel bundles its own OpenMP runtime; in a process that has also run torch's
-    and faiss's, it can crash when called from a worker thread (seen under Beam's FnApiRunner).
-    A spawned child holds only infomap's runtime; the graph travels as three arrays.
+    and faiss's, it crashed when called from a worker thread (seen under the FnApiRunner). A
+    fresh `python -m wenmai.pipelines.cluster` holds only infomap's runtime; the graph and the
+    result travel as .npz files, so the caller's `__main__` is never re-imported.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    with tempfile.TemporaryDirectory(prefix="wenmai-infomap-") as tmp:
+        graph_path, result_path = os.path.join(tmp, "graph.npz"), os.path.join(tmp, "result.npz")
+        np.savez(graph_path, n=len(graph.ids), src=graph.src, dst=graph.dst, weight=graph.similarity,
+                 seed=config.seed, trials=config.trials)
+        done = subprocess.run([sys.executable, "-m", "wenmai.pipelines.cluster", graph_path,
+                               result_path], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"infomap child process failed ({done.returncode}): "
+                               f"{done.stderr[-2000:]}")
+        with np.load(result_path) as result:
+            return result["module"].tolist(), result["flow"].tolist(), float(result["codelength"])
 
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_infomap_in_process, graph, config).result()
 
-
-def _infomap_in_process(graph: Graph, config: ClusterConfig):
+def _run_infomap(graph_path: str, result_path: str) -> None:
+    """The child's work: read the graph, run InfoMap, write module, flow and codelength."""
     import infomap
 
-    im = infomap.Infomap(f"--two-level --flow-model undirected --silent --seed {config.seed} "
-                         f"--num-trials {config.trials}")
-    for i in range(len(graph.ids)):
+    with np.load(graph_path) as g:
+        n, src, dst, weight = int(g["n"]), g["src"], g["dst"], g["weight"]
+        seed, trials = int(g["seed"]), int(g["trials"])
+    im = infomap.Infomap(f"--two-level --flow-model undirected --silent --seed {seed} "
+                         f"--num-trials {trials}")
+    for i in range(n):
         im.add_node(i)
-    for s, d, w in zip(graph.src.tolist(), graph.dst.tolist(), graph.similarity.tolist()):
+    for s, d, w in zip(src.tolist(), dst.tolist(), weight.tolist()):
         im.add_link(s, d, max(w, 1e-6))
     result = im.run()
-    module = [0] * len(graph.ids)
-    flow = [0.0] * len(graph.ids)
+    module = np.zeros(n, dtype=np.int64)
+    flow = np.zeros(n, dtype=np.float64)
     for node in result.nodes():
         module[node.node_id] = node.module_id
         flow[node.node_id] = node.flow
-    return module, flow, float(result.codelength)
+    np.savez(result_path, module=module, flow=flow, codelength=float(result.codelength))
 
 
 def igraph_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], list[float], float]:
@@ -115,3 +130,7 @@ class ClusterInfomap(beam.PTransform):
     def expand(self, graph):
         return graph | "Infomap" >> beam.FlatMap(cluster_graph, self._config).with_outputs(
             "stats", main="assignments")
+
+
+if __name__ == "__main__":
+    _run_infomap(sys.argv[1], sys.argv[2])

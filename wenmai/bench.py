@@ -1,4 +1,6 @@
-"""`wenmai bench encoder`: encoder throughput as a bare PyTorch loop and inside the Beam pipeline.
+"""`wenmai bench encoder|infomap`: throughput and quality figures, each measured in one run.
+
+`wenmai bench encoder`: encoder throughput as a bare PyTorch loop and inside the Beam pipeline.
 
 On the same texts in the same run it prints:
 - sentences/s of a bare loop (fixed-size batches in input order, each padded to its longest);
@@ -96,6 +98,49 @@ def bench_encoder(texts: Path, models_dir: Path, limit: int, batch_size: int) ->
         stats = in_pipeline(docs, models_dir, InferenceConfig(length_buckets=mode))
         stats["efficiency_vs_bare"] = stats["sentences_per_s"] / bare["sentences_per_s"]
         report[f"pipeline_buckets_{mode}"] = stats
+    return report
+
+
+def bench_infomap(labelled: Path, models_dir: Path, limit: int, trials: int) -> dict:
+    """Both InfoMap engines on the same kNN graph of real embeddings: time, codelength, quality."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from wenmai.config import ClusterConfig, GraphConfig
+    from wenmai.eval_cluster import embed, read_labelled
+    from wenmai.pipelines.cluster import Assignment, cluster_graph
+    from wenmai.pipelines.graph import build_graph
+
+    labels, texts = read_labelled(labelled)
+    labels, texts = labels[:limit], texts[:limit]
+    vectors = embed(texts, models_dir, InferenceConfig())
+    graph = build_graph([(f"{i:09d}", v) for i, v in enumerate(vectors)], GraphConfig())
+    report = {"n": len(texts), "edges": int(len(graph.src)), "labelled": str(labelled), "engines": {}}
+    for engine in ("infomap", "igraph"):
+        start = time.perf_counter()
+        out = list(cluster_graph(graph, ClusterConfig(engine=engine, trials=trials)))
+        seconds = time.perf_counter() - start
+        predicted = [a.cluster_id for a in out if isinstance(a, Assignment)]
+        stats = [o.value for o in out if not isinstance(o, Assignment)][0]
+        report["engines"][engine] = {
+            "seconds": seconds, "codelength": stats["codelength"], "clusters": stats["clusters"],
+            "singletons": stats["singletons"], "nmi": normalized_mutual_info_score(labels, predicted)}
+    return report
+
+
+def main_infomap(argv: Optional[list[str]] = None) -> dict:
+    parser = argparse.ArgumentParser(prog="wenmai bench infomap", description=bench_infomap.__doc__)
+    parser.add_argument("--labelled", type=Path, required=True, help="label<TAB>text file")
+    parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
+    parser.add_argument("--limit", type=int, default=10_000)
+    parser.add_argument("--trials", type=int, default=5)
+    args = parser.parse_args(argv)
+    report = bench_infomap(args.labelled, args.models, args.limit, args.trials)
+    print(f"{report['n']} nodes, {report['edges']} edges")
+    print(f"{'engine':<10}{'seconds':>10}{'codelength':>12}{'clusters':>10}{'nmi':>8}")
+    for name, r in report["engines"].items():
+        print(f"{name:<10}{r['seconds']:>10.2f}{r['codelength']:>12.4f}{r['clusters']:>10}"
+              f"{r['nmi']:>8.3f}")
+    print(json.dumps(report))
     return report
 
 

@@ -21,10 +21,11 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
   wenmai eval encoder --pairs FILE.tsv [--models DIR]
   wenmai eval cluster --labelled FILE.tsv [--models DIR]
   wenmai bench encoder [--texts FILE] [--limit N]
+  wenmai bench infomap --labelled FILE.tsv [--limit N]
 """
 
 TRAINERS = {"encoder": "wenmai.models.train_encoder"}
-BENCHMARKS = {"encoder": ("wenmai.bench", "main")}
+BENCHMARKS = {"encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap")}
 EVALUATORS = {"encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main")}
 
