@@ -72,13 +72,13 @@ class CleanFn(beam.DoFn):
         self._max_chars = max_chars
 
     def setup(self):
-        self._counter = beam.metrics.Metrics.counter
         self._truncated = beam.metrics.Metrics.counter("wenmai.clean", "truncated")
 
     def process(self, record: Record):
         out = clean_record(record, self._max_chars)
         if isinstance(out, DeadLetter):
-            self._counter("wenmai.clean", f"dropped_{out.reason.split(':')[0]}").inc()
+            reason = out.reason.split(":")[0]
+            beam.metrics.Metrics.counter("wenmai.clean", f"dropped_{reason}").inc()
             yield beam.pvalue.TaggedOutput(DEAD_LETTER, out)
         else:
             if out.truncated:

@@ -78,7 +78,7 @@ def parse_args(argv: Optional[list[str]]) -> tuple[argparse.Namespace, PipelineC
     return args, config, beam_args
 
 
-def check_config(config: PipelineConfig) -> None:
+def check_config(config: PipelineConfig, check_models: bool = True) -> None:
     """Fails fast, before any work, on what the run could not survive."""
     if config.cluster.engine not in ENGINES:
         raise UsageError(f"--engine {config.cluster.engine!r}: expected one of {sorted(ENGINES)}")
@@ -92,7 +92,7 @@ def check_config(config: PipelineConfig) -> None:
     if not -1 <= config.graph.min_similarity <= 1:
         raise UsageError("--min-similarity must lie in [-1, 1]")
     encoder_dir = Path(config.models_dir or DEFAULT_MODELS_DIR) / "encoder"
-    if not (encoder_dir / "config.json").is_file():
+    if check_models and not (encoder_dir / "config.json").is_file():
         raise UsageError(f"no encoder model at {encoder_dir} (expected config.json there); "
                          f"pass --models DIR with an encoder/ subdirectory, or train one with "
                          f"`wenmai train encoder`")
@@ -147,8 +147,7 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
         handlers: Optional[Handlers] = None, clock: Callable[[], float] = time.time) -> RunSummary:
     """Runs the job; `test_pipeline` and `handlers` are seams for tests (fake models)."""
     args, config, beam_args = parse_args(argv)
-    if handlers is None:
-        check_config(config)
+    check_config(config, check_models=handlers is None)
     try:
         paths = expand_inputs(list(config.inputs))
     except ValueError as e:
