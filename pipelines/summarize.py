@@ -2,8 +2,8 @@
 
 Joins the three on doc_id (one CoGroupByKey, no other shuffle). A document whose embedding
 failed goes to `dead_letter` with the inference error, so records read still equal documents
-written plus dead letters. Each cluster gets its size, its representative (the member with the
-most InfoMap flow; ties by doc_id, originals before duplicates), a title (the representative's
+written plus dead letters. Each cluster gets its size, its representative (the member nearest
+the cluster's mean embedding; ties by doc_id, originals before duplicates), a title (the representative's
 generated title, else its text cut to `TITLE_CHARS`) and jieba TF-IDF keywords over its members'
 tokens, reusing the tokens from Segment.
 """
@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Iterable
 
 import apache_beam as beam
+import numpy as np
 
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
@@ -44,7 +45,8 @@ def join_document(doc_id: str, grouped: dict):
         return
     assignment: Assignment = clusters[0]
     yield document_row(doc, embeddings[0], assignment.cluster_id)
-    yield beam.pvalue.TaggedOutput("members", (assignment.cluster_id, (assignment.flow, doc)))
+    yield beam.pvalue.TaggedOutput("members", (assignment.cluster_id,
+                                                (assignment.flow, doc, embeddings[0])))
 
 
 class Keywords:
@@ -64,8 +66,15 @@ class Keywords:
         return [word for word, _ in scored[:k]]
 
 
-def representative(members: list[tuple[float, Doc]]) -> Doc:
-    return min(members, key=lambda m: (-m[0], m[1].duplicate_of is not None, m[1].doc_id))[1]
+def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
+    """The member nearest the cluster's mean direction (the most typical document; InfoMap's
+    highest-flow node is a hub, often a bridge to other topics)."""
+    vectors = np.stack([m[2] for m in members]).astype(np.float32)  # (n, D), unit rows
+    closeness = vectors @ vectors.mean(axis=0)  # (n,) cosine to the mean, up to its norm
+    best = min(range(len(members)), key=lambda i: (-round(float(closeness[i]), 6),
+                                                   members[i][1].duplicate_of is not None,
+                                                   members[i][1].doc_id))
+    return members[best][1]
 
 
 class ClusterRowFn(beam.DoFn):
@@ -83,11 +92,11 @@ class ClusterRowFn(beam.DoFn):
         members = list(members)
         rep = representative(members)
         title = rep.metadata.get("title") or rep.text[:TITLE_CHARS]
-        tokens = [t for _, doc in members for t in doc.tokens]
+        tokens = [t for _, doc, _ in members for t in doc.tokens]
         yield {
             "cluster_id": cluster_id, "size": len(members), "representative_doc_id": rep.doc_id,
             "title": title, "keywords": self._keywords.top(tokens, self._config.max_keywords),
-            "flow": float(sum(flow for flow, _ in members)),
+            "flow": float(sum(flow for flow, _, _ in members)),
         }
 
 

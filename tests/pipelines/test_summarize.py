@@ -19,10 +19,13 @@ def test_keywords_rank_by_tfidf_and_skip_stop_and_single_chars():
     assert set(top) == {"华为", "公司", "总部", "位于", "深圳"}  # single characters never rank
 
 
-def test_representative_prefers_flow_then_originals():
+def test_representative_is_nearest_the_mean_then_original():
     a, b = Doc("a", "s", 0, "x"), Doc("b", "s", 1, "x", duplicate_of="a")
-    assert representative([(0.2, b), (0.2, a)]) is a
-    assert representative([(0.5, b), (0.2, a)]) is b
+    c = Doc("c", "s", 2, "y")
+    e1, e2 = np.array([1.0, 0.0], np.float32), np.array([0.6, 0.8], np.float32)
+    assert representative([(0.2, b, e1), (0.2, a, e1)]) is a  # a tie: the original wins
+    # Two members point one way, one the other: the mean leans to the pair; a hub's flow is ignored.
+    assert representative([(0.9, c, e2), (0.1, b, e1), (0.1, a, e1)]) is a
 
 
 def test_join_document_without_embedding_is_a_dead_letter():
