@@ -1,0 +1,115 @@
+"""Sentence encoder: (char ids [B, T], aligned word ids [B, T]) -> L2-normalised vectors [B, D].
+
+char embedding ⊕ jieba word embedding (per character) -> bidirectional GRU (packed, so padding
+never reaches either direction) -> masked mean ⊕ max pooling -> linear -> L2 normalisation.
+Cosine similarity of two outputs is their dot product; FAISS `IndexFlatIP` uses them as they are.
+
+Trained with in-batch AM-Softmax (`losses.AMSoftmaxInBatchLoss`, `train_encoder.py`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["EncoderConfig", "SentenceEncoder", "load_encoder"]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    char_vocab_size: int = 6000  # common CJK characters + punctuation cover > 99.9 % of tokens
+    word_vocab_size: int = 20000  # capped so that the shipped weights stay well under 20 MB
+    char_dim: int = 128
+    word_dim: int = 64  # 0 turns word features off (char-only encoder)
+    hidden: int = 256  # GRU units per direction
+    n_layers: int = 1  # one layer: on ~30k training sentences a second one did not pay
+    cell: str = "gru"  # gru | lstm
+    pooling: str = "mean_max"  # mean | max | mean_max (mean and max concatenated)
+    embed_pool: bool = False  # also mean-pool the input embeddings: a bag-of-characters route
+    dim: int = 256  # output vector size
+    dropout: float = 0.1  # on embeddings and before the projection; two dropout views = SimCSE
+    max_len: int = 128  # characters per sentence fed at inference (longer text is truncated)
+
+
+_POOLINGS = ("mean", "max", "mean_max")
+_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class MaskedPooling(nn.Module):
+    """Mean and/or max over the valid positions; rows with no valid position pool to zeros."""
+
+    def __init__(self, mode: str):
+        super().__init__()
+        assert mode in _POOLINGS, f"pooling must be one of {_POOLINGS}, got {mode!r}"
+        self.mode = mode
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # h: (B, T, H), mask: (B, T) bool
+        m = mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
+        out = []
+        if self.mode in ("mean", "mean_max"):
+            out.append((h * m).sum(1) / m.sum(1).clamp(min=1.0))  # (B, H)
+        if self.mode in ("max", "mean_max"):
+            mx = h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)  # (B, H)
+            out.append(torch.where(torch.isfinite(mx), mx, torch.zeros_like(mx)))
+        return torch.cat(out, dim=-1)  # (B, H) or (B, 2H)
+
+
+class SentenceEncoder(nn.Module):
+    model_type = "sentence_encoder"
+
+    def __init__(self, config: EncoderConfig):
+        super().__init__()
+        assert config.cell in _CELLS, f"cell must be one of {tuple(_CELLS)}, got {config.cell!r}"
+        self.config = config
+        self.char_emb = nn.Embedding(config.char_vocab_size, config.char_dim, padding_idx=0)
+        self.word_emb = (nn.Embedding(config.word_vocab_size, config.word_dim, padding_idx=0)
+                         if config.word_dim > 0 else None)
+        self.drop = nn.Dropout(config.dropout)
+        self.rnn = _CELLS[config.cell](
+            config.char_dim + config.word_dim, config.hidden, num_layers=config.n_layers,
+            batch_first=True, bidirectional=True,
+            dropout=config.dropout if config.n_layers > 1 else 0.0)
+        self.pool = MaskedPooling(config.pooling)
+        pooled = 2 * config.hidden * (2 if config.pooling == "mean_max" else 1)
+        pooled += (config.char_dim + config.word_dim) if config.embed_pool else 0
+        self.embed_pool = MaskedPooling("mean") if config.embed_pool else None
+        self.proj = nn.Linear(pooled, config.dim)
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def get_num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        B, T = char_ids.shape
+        mask = char_ids != 0  # (B, T)
+        lengths = mask.sum(1)  # (B,)
+        x = self.char_emb(char_ids)  # (B, T, Cc)
+        if self.word_emb is not None:
+            x = torch.cat([x, self.word_emb(word_ids)], dim=-1)  # (B, T, Cc + Cw)
+        x = self.drop(x)
+        # packed: the backward direction starts at each row's last real character, not at padding;
+        # all-padding rows run one (masked-out) step so that packing accepts them
+        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        h, _ = self.rnn(packed)
+        h, _ = pad_packed_sequence(h, batch_first=True, total_length=T)  # (B, T, 2H)
+        v = self.pool(h, mask)  # (B, P)
+        if self.embed_pool is not None:  # bag of characters (+ words) beside the GRU features
+            v = torch.cat([v, self.embed_pool(x, mask)], dim=-1)  # (B, P + Cc + Cw)
+        v = self.proj(self.drop(v))  # (B, D)
+        return F.normalize(v, dim=-1)  # (B, D), unit norm (an all-zero row stays finite)
+
+
+def load_encoder(directory) -> tuple[SentenceEncoder, "Vocab"]:
+    """The encoder and vocabulary saved in `directory` (config.json + model.safetensors + vocab.json),
+    in eval mode with gradients off."""
+    from wenmai.models.checkpoint import load_pretrained
+
+    return load_pretrained(directory, SentenceEncoder, EncoderConfig)

@@ -1,0 +1,109 @@
+"""Training losses: (features of a batch, labels) -> scalar loss. Each loss holds the model and
+embeds its inputs itself, so the trainer stays generic (sentence-transformers style).
+
+A `features` entry is a dict of model inputs, e.g. `{"char_ids": LongTensor[B, T],
+"word_ids": LongTensor[B, T]}` for the sentence encoder.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["AMSoftmaxInBatchLoss", "embed_jointly"]
+
+
+def embed_jointly(model: nn.Module, features: Sequence[dict]) -> list[torch.Tensor]:
+    """`[model(**f) for f in features]` in one forward pass: 2-D id tensors are right-padded with
+    0 (the pad id) to a common length and concatenated. For models whose output does not depend
+    on padding, such as the sentence encoder; one big batch is ~30 % faster on CPU than three."""
+    sizes = [next(iter(f.values())).size(0) for f in features]
+    joint = {}
+    for key in features[0]:
+        tensors = [f[key] for f in features]
+        if all(t.dim() == 2 for t in tensors):
+            width = max(t.size(1) for t in tensors)
+            tensors = [F.pad(t, (0, width - t.size(1)), value=0) for t in tensors]
+        joint[key] = torch.cat(tensors)  # (ΣB, T)
+    return list(model(**joint).split(sizes))
+
+
+class AMSoftmaxInBatchLoss(nn.Module):
+    """AM-Softmax over in-batch classes.
+
+    A batch holds two members (anchor a_i, positive p_i) of each of B paraphrase groups. Every
+    group is one class and the *other* member is its class centre, so the class weights are the
+    batch's own embeddings instead of one learned vector per group (which overfits small data).
+    With cos θ_ij = a_i · p_j (unit vectors), margin m on the true class and scale s:
+
+        loss_a = - 1/B Σ_i log( e^{s(cos θ_ii - m)} / ( e^{s(cos θ_ii - m)} + Σ_{j≠i} e^{s cos θ_ij}
+                                                          + Σ_k e^{s cos θ_i,n_k} ) )
+
+    and symmetrically loss_p with the roles of a and p swapped; the loss is their mean. Optional
+    hard negatives n_k (e.g. the other side of a labelled non-paraphrase pair) are extra columns
+    for the anchors. If `labels` (group ids, LongTensor[B]) are given, off-diagonal entries of the
+    same group are masked out instead of being pushed apart.
+
+    Reference: Su Jianlin, "基于GRU和am-softmax的句子相似度模型", https://kexue.fm/archives/5743
+    (and AM-Softmax: Wang et al. 2018, https://arxiv.org/abs/1801.05599).
+
+    Args:
+        model: maps `**features` to L2-normalised vectors [B, D].
+        scale: s, the inverse temperature (30 as in the kexue.fm article).
+        margin: m, subtracted from the positive cosine (0.2).
+        symmetric: also classify positives against anchors.
+        joint_forward: embed all features in one padded batch (`embed_jointly`); needs a model
+            whose outputs ignore padding id 0.
+
+    Requirements:
+        the model outputs unit vectors; at least two groups per batch.
+
+    Inputs:
+        +------------------------------------------------+-------------------------------+
+        | Texts                                          | Labels                        |
+        +================================================+===============================+
+        | (anchor, positive) pairs                       | None, or group ids [B]        |
+        | (anchor, positive, hard negative) triplets     | None, or group ids [B]        |
+        +------------------------------------------------+-------------------------------+
+
+    Example:
+        loss_fn = AMSoftmaxInBatchLoss(encoder, scale=30.0, margin=0.2)
+        loss = loss_fn([anchor_features, positive_features])
+        loss.backward()
+    """
+
+    def __init__(self, model: nn.Module, scale: float = 30.0, margin: float = 0.2,
+                 symmetric: bool = True, joint_forward: bool = True):
+        super().__init__()
+        self.joint_forward = joint_forward
+        self.model = model
+        self.scale = scale
+        self.margin = margin
+        self.symmetric = symmetric
+
+    def get_config_dict(self) -> dict:
+        return {"scale": self.scale, "margin": self.margin, "symmetric": self.symmetric,
+                "joint_forward": self.joint_forward}
+
+    def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        assert len(features) >= 2, "need (anchor, positive[, negatives...]) features"
+        if self.joint_forward:
+            a, p, *negs = embed_jointly(self.model, features)
+        else:
+            a, p, *negs = [self.model(**f) for f in features]
+        # a: (B, D) anchors, p: (B, D) positives, negs: each (N, D)
+        B = a.size(0)
+        target = torch.arange(B, device=a.device)
+        eye = torch.eye(B, dtype=torch.bool, device=a.device)  # (B, B)
+        cos = a @ p.T  # (B, B); row i: anchor i against every class centre
+        cos = cos - self.margin * eye  # margin on the true class only
+        if labels is not None:  # same group off the diagonal: not a negative
+            same = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~eye  # (B, B)
+            cos = cos.masked_fill(same, -1e4)
+        logits_a = torch.cat([cos] + [a @ n.T for n in negs], dim=1) * self.scale  # (B, B + ΣN)
+        loss = F.cross_entropy(logits_a, target)
+        if self.symmetric:
+            loss = (loss + F.cross_entropy(cos.T * self.scale, target)) / 2  # positives vs anchors
+        return loss

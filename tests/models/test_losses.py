@@ -1,0 +1,100 @@
+"""Losses: parametrized property checks (scalar, differentiable, lower on correct pairs)."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from wenmai.models.encoder import EncoderConfig, SentenceEncoder
+from wenmai.models.losses import AMSoftmaxInBatchLoss
+
+
+class Normalize(nn.Module):
+    """A stand-in 'model': its input vectors, L2-normalised."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        return F.normalize(x * self.w, dim=-1)
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    cfg = EncoderConfig(char_vocab_size=40, word_vocab_size=10, char_dim=16, word_dim=4,
+                        hidden=16, dim=16, dropout=0.0)
+    return SentenceEncoder(cfg)
+
+
+def _features(rows):
+    chars = torch.tensor(rows)  # (B, T)
+    return {"char_ids": chars, "word_ids": (chars > 0).long()}
+
+
+ANCHORS = [[2, 3, 4, 5], [6, 7, 8, 0], [9, 10, 11, 12], [13, 14, 0, 0], [15, 16, 17, 18]]
+SHUFFLED = ANCHORS[1:] + ANCHORS[:1]
+NEGATIVES = [[20, 21, 0, 0], [22, 23, 24, 0], [25, 26, 27, 28], [29, 30, 0, 0], [31, 32, 33, 0]]
+
+SETTINGS = [dict(), dict(symmetric=False), dict(margin=0.0), dict(scale=10.0),
+            dict(hard_negatives=True), dict(labels=True), dict(joint_forward=False)]
+
+
+def _loss(encoder, setting, positives):
+    setting = dict(setting)
+    hard = setting.pop("hard_negatives", False)
+    with_labels = setting.pop("labels", False)
+    loss_fn = AMSoftmaxInBatchLoss(encoder, **setting)
+    features = [_features(ANCHORS), _features(positives)]
+    if hard:
+        features.append(_features(NEGATIVES))
+    labels = torch.arange(len(ANCHORS)) if with_labels else None
+    return loss_fn(features, labels)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_scalar_differentiable_positive(encoder, setting):
+    loss = _loss(encoder, setting, ANCHORS)
+    assert loss.dim() == 0
+    assert loss.requires_grad
+    assert loss.item() > 0 and math.isfinite(loss.item())
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_lower_on_correct_pairs_than_shuffled(encoder, setting):
+    correct = _loss(encoder, setting, ANCHORS)  # each anchor paired with itself: cos = 1
+    shuffled = _loss(encoder, setting, SHUFFLED)
+    assert correct.item() < shuffled.item()
+
+
+def test_matches_the_formula():
+    torch.manual_seed(1)
+    a, p, n = torch.randn(4, 3), torch.randn(4, 3), torch.randn(2, 3)
+    loss = AMSoftmaxInBatchLoss(Normalize(), scale=30.0, margin=0.2)([{"x": a}, {"x": p}, {"x": n}])
+    an, pn, nn_ = F.normalize(a, dim=-1), F.normalize(p, dim=-1), F.normalize(n, dim=-1)
+    cos = an @ pn.T - 0.2 * torch.eye(4)
+    rows = torch.cat([cos, an @ nn_.T], 1) * 30
+    expected = (F.cross_entropy(rows, torch.arange(4)) + F.cross_entropy(cos.T * 30, torch.arange(4))) / 2
+    assert torch.allclose(loss, expected, atol=1e-5)
+
+
+def test_rows_of_one_group_are_not_negatives():
+    a = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # rows 0 and 1: same sentence
+    loss_fn = AMSoftmaxInBatchLoss(Normalize(), margin=0.2)
+    unmasked = loss_fn([{"x": a}, {"x": a}])
+    masked = loss_fn([{"x": a}, {"x": a}], torch.tensor([7, 7, 8]))
+    assert masked.item() < unmasked.item()
+
+
+def test_joint_forward_matches_separate_calls(encoder):
+    features = [_features(ANCHORS), _features([r[:2] for r in SHUFFLED]), _features(NEGATIVES)]
+    joint = AMSoftmaxInBatchLoss(encoder)(features)
+    separate = AMSoftmaxInBatchLoss(encoder, joint_forward=False)(features)
+    assert torch.allclose(joint, separate, atol=1e-5)
+
+
+def test_config_dict():
+    assert AMSoftmaxInBatchLoss(Normalize()).get_config_dict() == {
+        "scale": 30.0, "margin": 0.2, "symmetric": True, "joint_forward": True}
