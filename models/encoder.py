@@ -9,13 +9,19 @@ Trained with in-batch AM-Softmax (`losses.AMSoftmaxInBatchLoss`, `train_encoder.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["EncoderConfig", "SentenceEncoder", "load_encoder"]
+if TYPE_CHECKING:
+    from wenmai.models.vocab import Vocab
+
+__all__ = ["EncoderConfig", "SentenceEncoder", "embed_features", "load_encoder", "pad_ids"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,32 @@ class SentenceEncoder(nn.Module):
             v = torch.cat([v, self.embed_pool(x, mask)], dim=-1)  # (B, P + Cc + Cw)
         v = self.proj(self.drop(v))  # (B, D)
         return F.normalize(v, dim=-1)  # (B, D), unit norm (an all-zero row stays finite)
+
+
+def pad_ids(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
+    """Right-pads id lists with 0 to the longest row of this batch (at least length 1).
+
+    Example: pad_ids([[5, 6, 7], [8]], cpu) == tensor([[5, 6, 7], [8, 0, 0]])
+    """
+    width = max(1, max((len(r) for r in rows), default=0))
+    out = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out.to(device, non_blocking=True)
+
+
+def embed_features(model: SentenceEncoder, features: Sequence[tuple[Sequence[int], Sequence[int]]],
+                   device: torch.device) -> tuple[np.ndarray, int, int]:
+    """One batch of (char ids, word ids), padded to its own longest row, through the encoder.
+
+    Returns (vectors [B, D] float32, real tokens, padded tokens): the pipeline's handler, the
+    evaluations and the benchmark all embed through this one function.
+    """
+    chars = pad_ids([c for c, _ in features], device)  # (B, T)
+    words = pad_ids([w for _, w in features], device)  # (B, T)
+    with torch.inference_mode():
+        vectors = model(chars, words).float().cpu().numpy()  # (B, D)
+    return vectors, sum(len(c) for c, _ in features), chars.numel()
 
 
 def load_encoder(directory) -> tuple[SentenceEncoder, "Vocab"]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-import torch
+
+from wenmai.models.encoder import embed_features
 
 __all__ = ["read_pairs", "embed_texts", "pair_similarities", "tfidf_similarities", "score_pairs",
            "best_threshold", "binarise", "evaluate_encoder", "main_encoder", "ENCODER_SUBDIR"]
@@ -89,18 +90,9 @@ def embed_texts(texts: Sequence[str], model, vocab, max_len: int = 128, batch_si
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            T = max(1, max(len(encoded[i][0]) for i in idx))
-            chars = torch.zeros(len(idx), T, dtype=torch.long)
-            words = torch.zeros(len(idx), T, dtype=torch.long)
-            for row, i in enumerate(idx):
-                c, w = encoded[i]
-                chars[row, :len(c)] = torch.tensor(c, dtype=torch.long)
-                words[row, :len(w)] = torch.tensor(w, dtype=torch.long)
-            vec = model(chars.to(device), words.to(device))  # (b, D)
-            out[idx] = vec.float().cpu().numpy()
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        out[idx], _, _ = embed_features(model, [encoded[i] for i in idx], device)  # (b, D)
     model.train(was_training)
     return out
 

@@ -3,8 +3,9 @@
 One handler per model, after Beam's `ml/inference/base.py`: `__init__` stores only a path, a
 device choice and batching knobs (so the handler pickles to any worker); `load_model` reads
 safetensors + JSON config, moves the model to CUDA when present (else CPU) and returns it with
-its vocabulary; `run_inference` featurises the batch, pads it to *this batch's* longest
-sequence (no fixed 512, no `torch.stack` of ragged tensors) and runs under `inference_mode`.
+its vocabulary; `run_inference` featurises the batch and embeds it with
+`encoder.embed_features`, which pads to *this batch's* longest sequence (no fixed 512, no
+`torch.stack` of ragged tensors) and runs under `inference_mode`.
 Batching itself is Beam's (`BatchElements` with length buckets), configured from
 `InferenceConfig`.
 """
@@ -23,7 +24,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from wenmai.config import InferenceConfig
 
-__all__ = ["EncoderHandler", "KeyedHandler", "LoadedModel", "TextExample", "pad_batch", "select_device",
+__all__ = ["EncoderHandler", "KeyedHandler", "LoadedModel", "TextExample", "select_device",
            "text_length", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,18 +40,6 @@ def select_device(requested: str = "auto") -> torch.device:
     if requested == "cuda":
         _LOGGER.warning("CUDA requested but not available; running on CPU")
     return torch.device("cpu")
-
-
-def pad_batch(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
-    """Right-pads id lists with 0 to the longest row of this batch (at least length 1).
-
-    Example: pad_batch([[5, 6, 7], [8]], cpu) == tensor([[5, 6, 7], [8, 0, 0]])
-    """
-    width = max(1, max((len(r) for r in rows), default=0))
-    out = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-    return out.to(device, non_blocking=True)
 
 
 def text_length(example: TextExample) -> int:
@@ -121,15 +110,13 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
                       ) -> Iterable[PredictionResult]:
+        from wenmai.models.encoder import embed_features
+
         features = [model.vocab.encode(text, words, self._config.max_len) for text, words in batch]
-        chars = pad_batch([c for c, _ in features], model.device)  # (B, T)
-        words = pad_batch([w for _, w in features], model.device)  # (B, T)
-        with torch.inference_mode():
-            vectors = model.module(chars, words).float().cpu().numpy()  # (B, D)
+        vectors, real, padded = embed_features(model.module, features, model.device)  # (B, D)
         # Padding efficiency = real / padded tokens, readable from the job's metrics.
-        Metrics.counter(self.get_metrics_namespace(), "tokens_real").inc(
-            sum(len(c) for c, _ in features))
-        Metrics.counter(self.get_metrics_namespace(), "tokens_padded").inc(chars.numel())
+        Metrics.counter(self.get_metrics_namespace(), "tokens_real").inc(real)
+        Metrics.counter(self.get_metrics_namespace(), "tokens_padded").inc(padded)
         return [PredictionResult(example, vector) for example, vector in zip(batch, vectors)]
 
     def get_num_bytes(self, batch: Sequence[TextExample]) -> int:

@@ -46,20 +46,18 @@ def load_docs(path: Path, limit: int) -> list[Doc]:
 
 
 def bare_loop(docs: list[Doc], models_dir: Path, config: InferenceConfig, batch_size: int) -> dict:
-    from wenmai.models.handlers import EncoderHandler, pad_batch
+    from wenmai.models.encoder import embed_features
+    from wenmai.models.handlers import EncoderHandler
 
     handler = EncoderHandler(models_dir / "encoder", config)
     model = handler.load_model()
     real = padded = 0
     start = time.perf_counter()
-    with torch.inference_mode():
-        for i in range(0, len(docs), batch_size):
-            feats = [model.vocab.encode(d.text, d.tokens, config.max_len) for d in docs[i:i + batch_size]]
-            chars = pad_batch([c for c, _ in feats], model.device)
-            words = pad_batch([w for _, w in feats], model.device)
-            model.module(chars, words)
-            real += sum(len(c) for c, _ in feats)
-            padded += chars.numel()
+    for i in range(0, len(docs), batch_size):
+        feats = [model.vocab.encode(d.text, d.tokens, config.max_len) for d in docs[i:i + batch_size]]
+        _, batch_real, batch_padded = embed_features(model.module, feats, model.device)
+        real += batch_real
+        padded += batch_padded
     seconds = time.perf_counter() - start
     return {"sentences_per_s": len(docs) / seconds, "seconds": seconds,
             "padding_efficiency": real / padded, "batch_size": batch_size}
@@ -119,7 +117,10 @@ def bench_infomap(labelled: Path, models_dir: Path, limit: int, trials: int) -> 
         start = time.perf_counter()
         out = list(cluster_graph(graph, ClusterConfig(engine=engine, trials=trials)))
         seconds = time.perf_counter() - start
-        predicted = [a.cluster_id for a in out if isinstance(a, Assignment)]
+        predicted = [0] * len(texts)
+        for a in out:
+            if isinstance(a, Assignment):
+                predicted[int(a.doc_id)] = a.cluster_id
         stats = [o.value for o in out if not isinstance(o, Assignment)][0]
         report["engines"][engine] = {
             "seconds": seconds, "codelength": stats["codelength"], "clusters": stats["clusters"],

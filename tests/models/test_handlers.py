@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from wenmai.config import InferenceConfig
-from wenmai.models.handlers import EncoderHandler, pad_batch, select_device, text_length
+from wenmai.models.encoder import pad_ids
+from wenmai.models.handlers import EncoderHandler, select_device, text_length
 from wenmai.pipelines.segment import load_jieba, segment
 
 
@@ -16,9 +17,9 @@ def examples():
     return [(t, segment(jieba, t)) for t in texts]
 
 
-def test_pad_batch_pads_to_the_longest_row():
-    assert pad_batch([[5, 6, 7], [8]], torch.device("cpu")).tolist() == [[5, 6, 7], [8, 0, 0]]
-    assert pad_batch([[]], torch.device("cpu")).tolist() == [[0]]
+def test_pad_ids_pads_to_the_longest_row():
+    assert pad_ids([[5, 6, 7], [8]], torch.device("cpu")).tolist() == [[5, 6, 7], [8, 0, 0]]
+    assert pad_ids([[]], torch.device("cpu")).tolist() == [[0]]
 
 
 def test_select_device_falls_back_to_cpu():

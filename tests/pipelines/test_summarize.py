@@ -1,6 +1,5 @@
 import apache_beam as beam
 import numpy as np
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
