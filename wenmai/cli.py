@@ -47,9 +47,17 @@ def _dispatch(table: dict, verb: str, argv: list[str]):
     return getattr(importlib.import_module(module), fn)(argv[1:])
 
 
+def _quiet_beam_without_gcp(record: logging.LogRecord) -> bool:
+    """Beam warns on import that apitools is missing whenever its [gcp] extra is not installed;
+    that is the normal local case, not something a user should act on."""
+    return "apitools not found" not in record.getMessage()
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_quiet_beam_without_gcp)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
