@@ -94,7 +94,7 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
         else:
             # A token budget: max_batch_size weighs elements by element_size_fn (Beam 2.77's
             # max_batch_weight= raises TypeError on a handler).
-            batching = dict(min_batch_size=config.min_batch_tokens,
+            batching = dict(min_batch_size=config.max_batch_tokens,
                             max_batch_size=config.max_batch_tokens,
                             element_size_fn=functools.partial(token_weight, max_len=config.max_len))
         super().__init__(**batching)

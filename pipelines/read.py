@@ -45,6 +45,8 @@ def _raw(data: bytes) -> str:
 
 
 def _decode(source: str, position: int, line: bytes) -> Union[str, DeadLetter]:
+    if b"\x00" in line:  # NUL never occurs in text: this is binary data (or a binary file)
+        return DeadLetter(source, position, STAGE, "binary: NUL byte", _raw(line.replace(b"\x00", b"")))
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -46,8 +46,9 @@ class InferenceConfig:
     length_buckets: str = "group"
     bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128)  # characters; short lines dominate news
     bucket_shards: int = 4  # keys per bucket: more spread work over workers, fewer pad less
-    min_batch_tokens: int = 2048  # Beam's batch-size estimator grows from here ...
-    max_batch_tokens: int = 16_384  # ... up to this token budget (element_size_fn weights)
+    # A fixed token budget per batch (Beam's min = max): GPU-sized from the first batch, and the
+    # same batches on every run, where an adaptive, timing-driven size would vary with load.
+    max_batch_tokens: int = 16_384
     max_batch_size: int = 256  # "beam" buckets only: elements per batch
     max_batch_duration_secs: float = 5.0  # "beam" buckets only: Beam buckets only with it set
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda

@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models", default=None, help=f"model directory (default: shipped, "
                                                        f"{DEFAULT_MODELS_DIR})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--run-id", default=None, help="run id for the manifest (default: new)")
+    parser.add_argument("--run-id", default=None, help="run id for the manifest (default: new); "
+                        "re-running a published run id replaces it")
+    parser.add_argument("--run-date", default=None, help="YYYY-MM-DD: publish to "
+                        "OUTPUT/run_date=YYYY-MM-DD/ (a date-partitioned layout for schedules)")
     for cls in (ReadConfig, SegmentConfig, InferenceConfig, GraphConfig, ClusterConfig):
         add_dataclass_args(parser, cls)
     return parser
@@ -98,14 +101,43 @@ def check_config(config: PipelineConfig, check_models: bool = True) -> None:
                          f"`wenmai train encoder`")
 
 
+def output_dir(output: str, run_date: Optional[str]) -> str:
+    """The directory a run publishes to: OUTPUT, or OUTPUT/run_date=YYYY-MM-DD for schedules.
+
+    Example: output_dir("out", "2026-11-28") == "out/run_date=2026-11-28"
+    """
+    if run_date is None:
+        return output
+    try:
+        datetime.strptime(run_date, "%Y-%m-%d")
+    except ValueError as e:
+        raise UsageError(f"--run-date {run_date!r}: expected YYYY-MM-DD") from e
+    return str(Path(output) / f"run_date={run_date}")
+
+
+def published_run_id(target: Path) -> Optional[str]:
+    try:
+        return json.loads((target / "manifest.json").read_text())["run_id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def prepare_output(output: str, overwrite: bool, run_id: str) -> str:
-    """Checks the output can be written and returns the staging directory for this run."""
+    """Checks the output can be written and returns this run's (hidden, sibling) staging directory.
+
+    An existing, non-empty output is replaced only with --overwrite, or when it holds a complete
+    run with the same run id (a scheduler retrying the same run). A staging directory left by a
+    killed attempt of the same run id is cleared first.
+    """
     target = Path(output)
-    if target.exists() and any(target.iterdir()) and not overwrite:
+    if (target.exists() and any(target.iterdir()) and not overwrite
+            and published_run_id(target) != run_id):
         raise UsageError(f"output {output} exists and is not empty; pass --overwrite to replace it")
     staging = target.parent / f".{target.name}.tmp-{run_id}"
     try:
-        staging.mkdir(parents=True, exist_ok=False)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
     except OSError as e:
         raise UsageError(f"cannot write output next to {output}: {e.strerror or e}") from e
     return str(staging)
@@ -153,7 +185,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     except ValueError as e:
         raise UsageError(str(e)) from e
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-    staging = prepare_output(config.output, args.overwrite, run_id)
+    output = output_dir(config.output, args.run_date)
+    staging = prepare_output(output, args.overwrite, run_id)
 
     options = PipelineOptions(beam_args)
     if not options.view_as(StandardOptions).runner and test_pipeline is None:
@@ -177,7 +210,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
             "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
             "seconds": round(seconds, 3),
             "inputs": paths,
-            "output": config.output,
+            "output": output,
+            "run_date": args.run_date,
             "counts": counts,
             "balance": balance,
             "stages": counters,
@@ -194,11 +228,11 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
                                f"({balance['documents']} + {balance['dead_letter']}); output kept "
                                f"unpublished in {staging}")
         (Path(staging) / "_SUCCESS").write_text("")
-        publish(staging, config.output)
+        publish(staging, output)
     except BaseException:
         _LOGGER.error("run %s failed; partial output left in %s", run_id, staging)
         raise
-    return RunSummary(config.output, record, result)
+    return RunSummary(output, record, result)
 
 
 def print_summary(summary: RunSummary, top: int = 8) -> None:

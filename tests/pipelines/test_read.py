@@ -90,3 +90,9 @@ def test_expand_inputs_errors(tmp_path):
         expand_inputs([str(tmp_path / "x.csv")])
     (tmp_path / "y.txt").write_text("a")
     assert expand_inputs([str(tmp_path / "y.txt"), str(tmp_path / "*.txt")]) == [str(tmp_path / "y.txt")]
+
+
+def test_nul_byte_marks_a_line_as_binary():
+    records = _txt(b"ok\n\x00\x01\x02\n")
+    assert records[0].text == "ok"
+    assert records[1].reason == "binary: NUL byte" and records[1].position == 1
