@@ -93,7 +93,10 @@ def load_pretrained(directory, model_cls: type, config_cls: type) -> tuple[nn.Mo
     weights_path = path / WEIGHTS_FILE
     if not weights_path.is_file():
         raise FileNotFoundError(f"model weights not found: {weights_path}")
-    found = load_file(str(weights_path))  # plain tensors, no pickle
+    try:
+        found = load_file(str(weights_path))  # plain tensors, no pickle
+    except Exception as e:  # safetensors raises its own error type on a damaged file
+        raise ValueError(f"{weights_path}: not a readable safetensors file ({e})") from e
     expected = model.state_dict()
     problems = []
     for name in sorted(set(expected) | set(found)):

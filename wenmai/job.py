@@ -99,6 +99,13 @@ def check_config(config: PipelineConfig, check_models: bool = True) -> None:
         raise UsageError(f"no encoder model at {encoder_dir} (expected config.json there); "
                          f"pass --models DIR with an encoder/ subdirectory, or train one with "
                          f"`wenmai train encoder`")
+    if check_models:
+        from wenmai.models.encoder import load_encoder
+
+        try:  # a damaged or mismatched model fails here, in one line, not inside a worker
+            load_encoder(encoder_dir)
+        except (ValueError, OSError) as e:
+            raise UsageError(str(e)) from e
 
 
 def output_dir(output: str, run_date: Optional[str]) -> str:

@@ -115,3 +115,11 @@ def test_sha256_is_stable_and_tracks_the_weights(saved):
         model.proj.bias.add_(1.0)
     save_pretrained(model, path, vocab=vocab)
     assert model_sha256(path) != first
+
+
+def test_corrupted_weights_name_the_file(saved):
+    _, _, directory = saved
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated mid-header
+    with pytest.raises(ValueError, match="model.safetensors: not a readable safetensors file"):
+        load_pretrained(directory, SentenceEncoder, EncoderConfig)

@@ -49,3 +49,14 @@ def test_eval_cluster_prints_json_last(tmp_path, models_dir, capsys):
     assert {"nmi", "ari", "v_measure", "n_clusters", "n"} <= set(result) and result["n"] == 6
     assert result["baseline"]["name"] == "kmeans_true_k" and result["baseline"]["k"] == 3
     assert all(0 <= result[k] <= 1 for k in ("nmi", "v_measure")) and -1 <= result["ari"] <= 1
+
+
+def test_damaged_model_exits_2_naming_the_file(tiny_corpus, models_dir, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "models"
+    shutil.copytree(models_dir, broken)
+    (broken / "encoder" / "model.safetensors").write_bytes(b"not safetensors at all")
+    code = main(["run", str(tiny_corpus), "--output", str(tmp_path / "out"), "--models", str(broken)])
+    assert code == 2 and "model.safetensors" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
