@@ -85,15 +85,17 @@ def in_pipeline(docs: list[Doc], models_dir: Path, config: InferenceConfig) -> d
             "embedded": counters.get("num_inferences")}
 
 
-def bench_encoder(texts: Path, models_dir: Path, limit: int, batch_size: int) -> dict:
+def bench_encoder(texts: Path, models_dir: Path, limit: int, batch_size: int,
+                  max_batch_tokens: int = InferenceConfig.max_batch_tokens) -> dict:
     docs = load_docs(texts, limit)
     base = InferenceConfig(device="auto")
     bare = bare_loop(docs, models_dir, base, batch_size)
-    report = {"n": len(docs), "texts": str(texts), "device": str(torch.device(
+    report = {"n": len(docs), "texts": str(texts), "max_batch_tokens": max_batch_tokens, "device": str(torch.device(
         "cuda" if torch.cuda.is_available() else "cpu")), "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(), "bare_loop": bare}
     for mode in ("group", "off"):
-        stats = in_pipeline(docs, models_dir, InferenceConfig(length_buckets=mode))
+        stats = in_pipeline(docs, models_dir, InferenceConfig(length_buckets=mode,
+                                                              max_batch_tokens=max_batch_tokens))
         stats["efficiency_vs_bare"] = stats["sentences_per_s"] / bare["sentences_per_s"]
         report[f"pipeline_buckets_{mode}"] = stats
     return report
@@ -151,10 +153,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=256, help="bare loop batch size")
+    parser.add_argument("--max-batch-tokens", type=int, default=InferenceConfig.max_batch_tokens,
+                        help="the pipeline's token budget per batch")
     args = parser.parse_args(argv)
     if not args.texts.is_file():
         raise FileNotFoundError(f"--texts {args.texts}: no such file")
-    report = bench_encoder(args.texts, args.models, args.limit, args.batch_size)
+    report = bench_encoder(args.texts, args.models, args.limit, args.batch_size,
+                           args.max_batch_tokens)
     print(f"{report['n']} texts on {report['device']} ({report['threads']} threads)")
     print(f"{'variant':<24}{'sent/s':>10}{'vs bare':>10}{'padding eff':>14}")
     for name in ("bare_loop", "pipeline_buckets_group", "pipeline_buckets_off"):
