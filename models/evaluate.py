@@ -14,7 +14,6 @@ run's held-out train-role slice, TF-IDF fitted on that slice's texts); 0.5 if ab
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from wenmai.config import ArgumentParser
 from wenmai.models.encoder import embed_features
 
 __all__ = ["read_pairs", "embed_texts", "pair_similarities", "tfidf_similarities", "score_pairs",
@@ -201,7 +201,7 @@ def _json_safe(value):
 
 def main_encoder(argv: Optional[Sequence[str]] = None) -> dict:
     """`wenmai eval encoder --pairs FILE [--models DIR] [--batch-size N]`: JSON as the last line."""
-    parser = argparse.ArgumentParser(prog="wenmai eval encoder", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="wenmai eval encoder", description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", required=True, help="text_a<TAB>text_b<TAB>label file")
     parser.add_argument("--models", default=None,
                         help="directory that holds encoder/ (default: the shipped weights)")

@@ -20,7 +20,6 @@ bag-of-embeddings pooling, and embeddings initialised by PPMI + SVD over raw tra
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -36,7 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from wenmai.config import add_dataclass_args, dataclass_from_args
+from wenmai.config import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
 from wenmai.models.evaluate import (best_threshold, pair_similarities, read_pairs, score_pairs,
@@ -530,7 +529,7 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
 
 
 def main(argv: Optional[Sequence[str]] = None) -> Path:
-    parser = argparse.ArgumentParser(prog="wenmai train encoder", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="wenmai train encoder", description=__doc__.split("\n")[0])
     add_dataclass_args(parser, EncoderTrainConfig)
     args = parser.parse_args(argv)
     config = dataclass_from_args(EncoderTrainConfig, args)

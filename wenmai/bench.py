@@ -12,7 +12,6 @@ The last line is one JSON object with every figure. Benchmarks print figures; te
 """
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import time
@@ -21,7 +20,7 @@ from typing import Optional
 
 import torch
 
-from wenmai.config import InferenceConfig
+from wenmai.config import ArgumentParser, InferenceConfig
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.types import Doc
 
@@ -131,7 +130,7 @@ def bench_infomap(labelled: Path, models_dir: Path, limit: int, trials: int) -> 
 
 
 def main_infomap(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="wenmai bench infomap", description=bench_infomap.__doc__)
+    parser = ArgumentParser(prog="wenmai bench infomap", description=bench_infomap.__doc__)
     parser.add_argument("--labelled", type=Path, required=True, help="label<TAB>text file")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=10_000)
@@ -148,7 +147,7 @@ def main_infomap(argv: Optional[list[str]] = None) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="wenmai bench encoder", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="wenmai bench encoder", description=__doc__.split("\n")[0])
     parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="one text per line")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=20_000)

@@ -38,7 +38,7 @@ def _usage_error(message: str) -> int:
 def _dispatch(table: dict, verb: str, argv: list[str]):
     import importlib
 
-    from wenmai.job import UsageError
+    from wenmai.config import UsageError
 
     if not argv or argv[0] not in table:
         raise UsageError(f"{verb} needs one of: {', '.join(sorted(table))}")
@@ -62,7 +62,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     verb, rest = argv[0], argv[1:]
-    from wenmai.job import UsageError
+    from wenmai.config import UsageError
 
     try:
         if verb == "run":

@@ -86,6 +86,18 @@ class PipelineConfig:
 # dataclass <-> argparse
 
 
+class UsageError(Exception):
+    """A problem with the command line: printed as one line, exit code 2."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag as a UsageError (one line, exit 2 in `wenmai.cli`)
+    instead of printing the whole usage block."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 

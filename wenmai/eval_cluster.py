@@ -8,7 +8,6 @@ embeddings it runs k-means told the true number of topics. Prints one JSON objec
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import ClusterConfig, GraphConfig, InferenceConfig, add_dataclass_args, \
-    dataclass_from_args
+from wenmai.config import (ArgumentParser, ClusterConfig, GraphConfig, InferenceConfig,
+                           add_dataclass_args, dataclass_from_args)
 from wenmai.models import DEFAULT_MODELS_DIR
 
 
@@ -99,7 +98,7 @@ def evaluate_cluster(labelled, models_dir=None, graph_config: GraphConfig = Grap
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    parser = argparse.ArgumentParser(prog="wenmai eval cluster", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="wenmai eval cluster", description=__doc__.split("\n")[0])
     parser.add_argument("--labelled", required=True, help="label<TAB>text file")
     parser.add_argument("--models", default=None, help="model directory with encoder/")
     add_dataclass_args(parser, GraphConfig)

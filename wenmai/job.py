@@ -25,8 +25,9 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from wenmai import manifest
-from wenmai.config import (LENGTH_BUCKETS, ClusterConfig, GraphConfig, InferenceConfig, PipelineConfig, ReadConfig,
-                           SegmentConfig, add_dataclass_args, dataclass_from_args, to_dict)
+from wenmai.config import (LENGTH_BUCKETS, ArgumentParser, ClusterConfig, GraphConfig,
+                           InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig, UsageError,
+                           add_dataclass_args, dataclass_from_args, to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.pipelines.cluster import ENGINES
 from wenmai.pipelines.pipeline import Handlers, build_pipeline
@@ -39,10 +40,6 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_RUNNER = "FnApiRunner"
 
 
-class UsageError(Exception):
-    """A problem with the command line: printed as one line, exit code 2."""
-
-
 @dataclass(frozen=True)
 class RunSummary:
     output: str
@@ -50,8 +47,8 @@ class RunSummary:
     result: object  # beam PipelineResult
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="wenmai run", description="Chinese corpus in, analytics tables out.",
         epilog="Unrecognised flags go to Beam (e.g. --runner, --direct_running_mode).")
     parser.add_argument("inputs", nargs="+", help="files or globs: .txt, .jsonl, .parquet (+.gz)")

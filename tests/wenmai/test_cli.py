@@ -24,6 +24,9 @@ def test_config_flags_round_trip():
     (["train"], "train needs one of"),
     (["run", "/nonexistent/*.txt", "--output", "/tmp/x", "--models", "{models}"], "matches no file"),
     (["eval", "cluster", "--labelled", "/nonexistent.tsv"], "no such file"),
+    (["run", "x.txt", "--output", "/tmp/x", "--k", "many"], "argument --k: invalid int value"),
+    (["run", "x.txt"], "the following arguments are required: --output"),
+    (["eval", "encoder"], "the following arguments are required: --pairs"),
 ])
 def test_usage_errors_exit_2_with_one_line(argv, message, models_dir, capsys):
     assert main([a.format(models=models_dir) for a in argv]) == 2
