@@ -9,6 +9,7 @@ tokens, reusing the tokens from Segment.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Iterable
 
@@ -49,6 +50,11 @@ def join_document(doc_id: str, grouped: dict):
                                                 (assignment.flow, doc, embeddings[0])))
 
 
+# Words made only of digits and number characters (零点, 一千三百, 五个, 百分之一点) say how much,
+# not what about: they are not keywords, however rare they are in jieba's IDF table.
+_NUMBER_WORD = re.compile(r"^[\d.%零〇一二两三四五六七八九十百千万亿点个多余第分之]+$")
+
+
 class Keywords:
     """jieba's TF-IDF keyword ranking over tokens we already have (no second segmentation)."""
 
@@ -60,7 +66,8 @@ class Keywords:
 
     def top(self, tokens: Iterable[str], k: int) -> list[str]:
         """Example: top(["华为", "公司", "华为", "的"], 2) == ["华为", "公司"] ("的" is a stop word)"""
-        counts = Counter(t for t in tokens if len(t.strip()) >= 2 and t.lower() not in self._stop)
+        counts = Counter(t for t in tokens if len(t.strip()) >= 2 and t.lower() not in self._stop
+                         and not _NUMBER_WORD.match(t))
         scored = sorted(counts.items(), key=lambda kv: (-kv[1] * self._idf.get(kv[0], self._median),
                                                         kv[0]))
         return [word for word, _ in scored[:k]]

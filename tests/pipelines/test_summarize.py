@@ -18,6 +18,14 @@ def test_keywords_rank_by_tfidf_and_skip_stop_and_single_chars():
     assert set(top) == {"华为", "公司", "总部", "位于", "深圳"}  # single characters never rank
 
 
+def test_keywords_skip_number_words():
+    from wenmai.pipelines.segment import load_jieba
+
+    load_jieba()
+    tokens = ["降息", "零点", "五个", "百分之一点", "一千三百", "2026", "降息", "贷款"]
+    assert Keywords().top(tokens, 5) == ["降息", "贷款"]
+
+
 def test_representative_is_nearest_the_mean_then_original():
     a, b = Doc("a", "s", 0, "x"), Doc("b", "s", 1, "x", duplicate_of="a")
     c = Doc("c", "s", 2, "y")
