@@ -92,8 +92,9 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
                             batch_length_fn=text_length,
                             batch_bucket_boundaries=list(config.bucket_boundaries))
         else:
-            # A token budget: max_batch_size weighs elements by element_size_fn (Beam 2.77's
-            # max_batch_weight= raises TypeError on a handler).
+            # A fixed token budget (min = max: the same batches on every run): max_batch_size
+            # weighs elements by element_size_fn (Beam 2.77's max_batch_weight= raises TypeError
+            # on a handler).
             batching = dict(min_batch_size=config.max_batch_tokens,
                             max_batch_size=config.max_batch_tokens,
                             element_size_fn=functools.partial(token_weight, max_len=config.max_len))
