@@ -1,15 +1,19 @@
-"""The wenmai job, top to bottom: read -> clean -> segment -> embed -> graph -> cluster -> write.
+"""The wenmai job, top to bottom: read -> clean -> segment -> infer -> graph -> cluster -> write.
 
 ```
-ReadCorpus ─► CleanText ─► Segment ─► EncodeSentences ─► BuildKnnGraph ─► ClusterInfomap ─┐
-      └──────────── every rejection ─► dead_letter ──────────────► Summarize ─► WriteTables
+ReadCorpus ─► CleanText ─► Segment ─┬─► EncodeSentences ─► BuildKnnGraph ─► ClusterInfomap ─┐
+                                    ├─► Title ───────────────────────────────────────────────┼─► Summarize ─► WriteTables
+                                    └─► Extract (triples) ───────────────────────────────────┘
+      └──────────── every rejection ─► dead_letter ─────────────────────────────────────────┘
 ```
 `build_pipeline` only composes the stages; each lives in its own module with its own tests.
-Models come in as Beam `ModelHandler`s, so tests pass small fake or random ones.
+Models come in as Beam `ModelHandler`s, so tests pass small fake or random ones; a step whose
+handler is None (`--no-titles`, `--no-triples`) is left out, and its table columns stay empty.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
@@ -18,18 +22,22 @@ from wenmai.config import PipelineConfig
 from wenmai.pipelines.clean import CleanText
 from wenmai.pipelines.cluster import ClusterInfomap
 from wenmai.pipelines.embed import EncodeSentences
+from wenmai.pipelines.extract import Extract
 from wenmai.pipelines.graph import BuildKnnGraph
 from wenmai.pipelines.read import ReadCorpus
 from wenmai.pipelines.segment import Segment
 from wenmai.pipelines.summarize import Summarize
+from wenmai.pipelines.title import Title
 from wenmai.pipelines.write import WriteTables
 
 
 @dataclass(frozen=True)
 class Handlers:
-    """The model handlers one run uses."""
+    """The model handlers one run uses; None leaves that model's step out."""
 
     encoder: ModelHandler
+    titler: Optional[ModelHandler] = None
+    extractor: Optional[ModelHandler] = None
 
 
 def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
@@ -41,23 +49,31 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
     embedded = docs | "EncodeSentences" >> EncodeSentences(handlers.encoder, config.inference)
     graph = embedded["embeddings"] | "BuildKnnGraph" >> BuildKnnGraph(config.graph)
     clusters = graph | "ClusterInfomap" >> ClusterInfomap(config.cluster)
-    summary = ((docs, embedded["embeddings"], embedded["errors"], clusters.assignments)
-               | "Summarize" >> Summarize(config.segment))
+    stats = [graph | "GraphStats" >> beam.Map(lambda g: ("graph", g.stats)),
+             clusters.stats | "ClusterStats" >> beam.Map(lambda s: ("cluster", s))]
+    to_summarize = [docs, embedded["embeddings"], embedded["errors"], clusters.assignments]
+    if handlers.titler is not None:
+        titled = docs | "Title" >> Title(handlers.titler, config.inference)
+        to_summarize.append(titled["titles"])
+        stats.append(titled["stats"])
+    triples = p | "NoTriples" >> beam.Create([])
+    if handlers.extractor is not None:
+        extracted = docs | "Extract" >> Extract(handlers.extractor, config.extract.sentence_chars,
+                                                config.inference)
+        triples = extracted["triples"]
+        stats.append(extracted["stats"])
+    summary = tuple(to_summarize) | "Summarize" >> Summarize(config.segment)
 
     dead_letters = (
         (read.dead_letter, cleaned["dead_letter"], summary["dead_letter"])
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterRows" >> beam.Map(lambda d: d.as_row())
     )
-    stats = (
-        (graph | "GraphStats" >> beam.Map(lambda g: ("graph", g.stats)),
-         clusters.stats | "ClusterStats" >> beam.Map(lambda s: ("cluster", s)))
-        | "AllStats" >> beam.Flatten()
-    )
     _ = {
         "documents": summary["documents"],
+        "triples": triples,
         "edges": graph | "EdgeRows" >> beam.FlatMap(lambda g: g.edge_rows()),
         "clusters": summary["clusters"],
         "dead_letter": dead_letters,
-        "stats": stats,
+        "stats": tuple(stats) | "AllStats" >> beam.Flatten(),
     } | "WriteTables" >> WriteTables(directory)

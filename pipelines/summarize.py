@@ -1,6 +1,6 @@
-"""Summarize: Docs + embeddings + cluster assignments -> `documents` and `clusters` rows.
+"""Summarize: Docs + embeddings + cluster assignments + titles -> `documents` and `clusters` rows.
 
-Joins the three on doc_id (one CoGroupByKey, no other shuffle). A document whose embedding
+Joins them on doc_id (one CoGroupByKey, no other shuffle). A document whose embedding
 failed goes to `dead_letter` with the inference error, so records read still equal documents
 written plus dead letters. Each cluster gets its size, its representative (the member nearest
 the cluster's mean embedding; ties by doc_id, originals before duplicates), a title (the representative's
@@ -24,11 +24,13 @@ DEAD_LETTER = "dead_letter"
 TITLE_CHARS = 40
 
 
-def document_row(doc: Doc, embedding, cluster_id: int) -> dict:
+def document_row(doc: Doc, embedding, cluster_id: int, title=None) -> dict:
+    """`title` is the titler's (text, score), or None when titling is off or failed."""
+    title_text, title_score = title if title is not None else (None, None)
     return {
         "doc_id": doc.doc_id, "source": doc.source, "position": doc.position, "text": doc.text,
         "n_chars": len(doc.text), "truncated": doc.truncated, "duplicate_of": doc.duplicate_of,
-        "title": doc.metadata.get("title"), "title_score": doc.metadata.get("title_score"),
+        "title": title_text, "title_score": title_score,
         "embedding": [float(x) for x in embedding], "cluster_id": cluster_id,
     }
 
@@ -36,6 +38,7 @@ def document_row(doc: Doc, embedding, cluster_id: int) -> dict:
 def join_document(doc_id: str, grouped: dict):
     """One doc_id's joined values -> a documents row (+ a member for its cluster) or a dead letter."""
     docs, embeddings, errors, clusters = (list(grouped[k]) for k in ("doc", "emb", "err", "cluster"))
+    titles = list(grouped.get("title", ()))
     if not docs:
         return  # an embedding without its doc cannot happen: embeddings are made from docs
     doc = docs[0]
@@ -45,7 +48,10 @@ def join_document(doc_id: str, grouped: dict):
             doc.source, doc.position, "embed", reason[:RAW_LIMIT], doc.text[:RAW_LIMIT]))
         return
     assignment: Assignment = clusters[0]
-    yield document_row(doc, embeddings[0], assignment.cluster_id)
+    row = document_row(doc, embeddings[0], assignment.cluster_id, titles[0] if titles else None)
+    yield row
+    if row["title"] is not None:
+        doc = doc.with_(metadata={**doc.metadata, "title": row["title"]})
     yield beam.pvalue.TaggedOutput("members", (assignment.cluster_id,
                                                 (assignment.flow, doc, embeddings[0])))
 
@@ -108,21 +114,25 @@ class ClusterRowFn(beam.DoFn):
 
 
 class Summarize(beam.PTransform):
-    """(docs, embeddings, embed errors, assignments) -> `documents`, `clusters`, `dead_letter`."""
+    """(docs, embeddings, embed errors, assignments[, titles]) -> `documents`, `clusters`,
+    `dead_letter`; titles are (doc_id, (title, score)) pairs."""
 
     def __init__(self, config: SegmentConfig):
         super().__init__()
         self._config = config
 
     def expand(self, inputs):
-        docs, embeddings, errors, assignments = inputs
+        docs, embeddings, errors, assignments, *titles = inputs
+        keyed = {
+            "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d)),
+            "emb": embeddings,
+            "err": errors,
+            "cluster": assignments | "KeyAssignments" >> beam.Map(lambda a: (a.doc_id, a)),
+        }
+        if titles:
+            keyed["title"] = titles[0]
         joined = (
-            {
-                "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d)),
-                "emb": embeddings,
-                "err": errors,
-                "cluster": assignments | "KeyAssignments" >> beam.Map(lambda a: (a.doc_id, a)),
-            }
+            keyed
             | "JoinByDocId" >> beam.CoGroupByKey()
             | "DocumentRows" >> beam.FlatMapTuple(join_document).with_outputs(
                 DEAD_LETTER, "members", main="documents")

@@ -44,7 +44,7 @@ class InferenceConfig:
     #        with processing-time timers (Dataflow); the local FnApiRunner and DirectRunner fail
     #        on it. off: token-budget batches in arrival order.
     length_buckets: str = "group"
-    bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128)  # characters; short lines dominate news
+    bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128, 256)  # characters; short lines dominate
     bucket_shards: int = 4  # keys per bucket: more spread work over workers, fewer pad less
     # A fixed token budget per batch (Beam's min = max): the same batches on every run, where an
     # adaptive, timing-driven size would vary with load. 4,096 measured best on CPU (`wenmai bench
@@ -54,6 +54,27 @@ class InferenceConfig:
     max_batch_size: int = 256  # "beam" buckets only: elements per batch
     max_batch_duration_secs: float = 5.0  # "beam" buckets only: Beam buckets only with it set
     device: str = "auto"  # auto (CUDA when present) | cpu | cuda
+
+
+@dataclass(frozen=True)
+class TitleConfig:
+    """The titler step (`wenmai.pipelines.title`); its batches follow `InferenceConfig`."""
+
+    titles: bool = True  # --no-titles: skip the step; documents.title stays null
+    title_input_chars: int = 256  # source characters the titler reads (the CSL protocol's cut)
+    title_beam_size: int = 4  # 1 = greedy
+    title_max_chars: int = 32  # longest title generated
+    title_batch_tokens: int = 8_192  # source tokens per batch (fixed: same batches every run)
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """The triple extractor step (`wenmai.pipelines.extract`)."""
+
+    triples: bool = True  # --no-triples: skip the step; the triples table is written empty
+    sentence_chars: int = 256  # documents are split into sentences of at most this many characters
+    triple_threshold: float = 0.5  # pointer probability a span must reach
+    extract_batch_tokens: int = 8_192  # sentence tokens per batch
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,8 @@ class PipelineConfig:
     read: ReadConfig = field(default_factory=ReadConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    title: TitleConfig = field(default_factory=TitleConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
     graph: GraphConfig = field(default_factory=GraphConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
 

@@ -3,16 +3,14 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from wenmai.pipelines.embed import EncodeSentences, failed_batch, to_example
+from wenmai.pipelines.embed import EncodeSentences, to_example
 from wenmai.types import Doc
 
 from .fakes import FakeEncoderHandler
 
 
-def test_to_example_and_failed_batch():
+def test_to_example():
     assert to_example(Doc("a", "s", 0, "你好", tokens=("你好",))) == ("a", ("你好", ("你好",)))
-    out = list(failed_batch(([("a", ("x", ())), ("b", ("y", ()))], ValueError("boom"))))
-    assert out == [("a", "inference_error: ValueError: boom"), ("b", "inference_error: ValueError: boom")]
 
 
 def test_embeddings_keyed_by_doc_id_and_failures_reported():

@@ -67,3 +67,23 @@ def test_summarize_rows():
                                         (1, 1, "c", "北京降温", ("降温", "北京"), 0.5)]),
                     label="clusters")
         assert_that(out["dead_letter"], equal_to([]), label="dead")
+
+
+def test_titles_fill_documents_and_the_cluster_title_is_the_representatives():
+    docs = [Doc("a", "s", 0, "华为公司总部在深圳", tokens=("华为公司", "总部", "在", "深圳")),
+            Doc("c", "s", 2, "北京降温", tokens=("北京", "降温"))]
+    vec = np.ones(4, np.float32) / 2
+    with TestPipeline() as p:
+        out = (
+            p | "Docs" >> beam.Create(docs),
+            p | "Emb" >> beam.Create([("a", vec), ("c", vec)]),
+            p | "Err" >> beam.Create([]),
+            p | "Assign" >> beam.Create([Assignment("a", 0, 0.5), Assignment("c", 1, 0.5)]),
+            p | "Titles" >> beam.Create([("a", ("华为总部", -0.5))]),  # c's title batch failed
+        ) | Summarize(SegmentConfig())
+        assert_that(out["documents"] | "DocTitles" >> beam.Map(
+            lambda r: (r["doc_id"], r["title"], r["title_score"])),
+            equal_to([("a", "华为总部", -0.5), ("c", None, None)]), label="docs")
+        assert_that(out["clusters"] | "ClusterTitles" >> beam.Map(
+            lambda r: (r["cluster_id"], r["title"])),
+            equal_to([(0, "华为总部"), (1, "北京降温")]), label="clusters")

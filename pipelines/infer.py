@@ -1,0 +1,122 @@
+"""KeyedInference: (key, example) pairs -> `results` (key, inference) and `errors` (key, reason).
+
+The one way every model step (encoder, titler, extractor) runs a model: Beam's `RunInference`
+with a keyed handler, so the key (a doc_id, or a (doc_id, offset) for a sentence) rides along
+with each example and results join back without a shuffle. A batch that raises goes to
+`errors`, one entry per example it held, never dropped.
+
+Length buckets (`InferenceConfig.length_buckets == "group"`): a GroupByKey on (length bucket,
+shard) hands RunInference the examples bucket by bucket, shortest first inside each group, so
+Beam's token-budget batches pad little. This works on every runner; Beam 2.77's own stateful
+bucketing ("beam") needs processing-time timers that only Dataflow-class runners provide.
+"""
+from __future__ import annotations
+
+import bisect
+import zlib
+
+import apache_beam as beam
+from apache_beam.ml.inference.base import ModelHandler, RunInference
+
+from wenmai.config import InferenceConfig
+from wenmai.models.handlers import KeyedHandler
+
+
+def bucket_key(keyed_example, boundaries: tuple[int, ...], shards: int) -> tuple[int, int]:
+    """(length bucket, shard) of a keyed (text, words) example; the shard is a stable hash of the key.
+
+    Example: bucket_key(("a", ("你好", ())), (16, 32), 4) == (0, zlib.crc32(b"a") % 4)
+    """
+    key, (text, _) = keyed_example
+    return bisect.bisect_right(boundaries, len(text)), zlib.crc32(str(key).encode("utf-8")) % shards
+
+
+def shortest_first(group):
+    _, examples = group
+    return sorted(examples, key=lambda ex: (len(ex[1][0]), str(ex[0])))
+
+
+class GroupByLength(beam.PTransform):
+    """Keyed examples -> the same examples, re-emitted bucket by bucket, shortest first."""
+
+    def __init__(self, boundaries: tuple[int, ...], shards: int):
+        super().__init__()
+        self._boundaries = tuple(boundaries)
+        self._shards = shards
+
+    def expand(self, examples):
+        return (
+            examples
+            | "KeyByBucket" >> beam.WithKeys(lambda ex: bucket_key(ex, self._boundaries,
+                                                                   self._shards))
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "ShortestFirst" >> beam.FlatMap(shortest_first)
+        )
+
+
+def error_reason(error) -> str:
+    """One line naming the exception. Beam's `with_exception_handling` hands over the error as
+    (type, repr, formatted traceback lines), whose last line is "Type: message".
+
+    Example: error_reason((ValueError, "ValueError('x')", ["...", "ValueError: x\n"]))
+             == "inference_error: ValueError: x"
+    """
+    if isinstance(error, tuple) and len(error) == 3 and error[2]:
+        return f"inference_error: {error[2][-1].strip()}"
+    return f"inference_error: {type(error).__name__}: {error}"
+
+
+def failed_batch(element):
+    """(failed batch of keyed examples, error) -> (key, reason) per example."""
+    batch, error = element
+    reason = error_reason(error)
+    for key, _ in batch:
+        yield key, reason
+
+
+class FailureStats(beam.CombineFn):
+    """(key, reason) pairs -> {"failed": n, "reasons": the first few distinct reasons}."""
+
+    KEEP = 5
+
+    def create_accumulator(self):
+        return 0, []
+
+    def add_input(self, acc, element):
+        n, reasons = acc
+        reason = element[1]
+        if reason not in reasons and len(reasons) < self.KEEP:
+            reasons = reasons + [reason]
+        return n + 1, reasons
+
+    def merge_accumulators(self, accs):
+        n, reasons = 0, []
+        for an, ar in accs:
+            n += an
+            reasons += [r for r in ar if r not in reasons]
+        return n, sorted(reasons)[:self.KEEP]
+
+    def extract_output(self, acc):
+        return {"failed": acc[0], "reasons": sorted(acc[1])}
+
+
+class KeyedInference(beam.PTransform):
+    """(key, (text, words)) -> `results` (key, the handler's inference) and `errors` (key, reason)."""
+
+    def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig()):
+        super().__init__()
+        self._handler = handler
+        self._config = config
+
+    def expand(self, examples):
+        if self._config.length_buckets == "group":
+            examples = examples | "GroupByLength" >> GroupByLength(self._config.bucket_boundaries,
+                                                                   self._config.bucket_shards)
+        main, failed = (
+            examples
+            | "PyTorchRunInference" >> RunInference(KeyedHandler(self._handler))
+            .with_exception_handling()
+        )
+        results = main | "Inferences" >> beam.MapTuple(lambda key, result: (key, result.inference))
+        errors = failed.failed_inferences | "PerExample" >> beam.FlatMap(failed_batch)
+        return {"results": results, "errors": errors}

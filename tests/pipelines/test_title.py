@@ -1,0 +1,31 @@
+import apache_beam as beam
+from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.util import assert_that, equal_to
+
+from wenmai.pipelines.infer import FailureStats
+from wenmai.pipelines.title import Title
+from wenmai.types import Doc
+
+from .fakes import FakeTitlerHandler
+
+
+def test_failure_stats_count_and_keep_a_few_reasons():
+    fn = FailureStats()
+    acc = fn.create_accumulator()
+    for i in range(8):
+        acc = fn.add_input(acc, (f"d{i}", f"reason {i % 6}"))
+    merged = fn.merge_accumulators([acc, fn.add_input(fn.create_accumulator(), ("x", "reason 0"))])
+    out = fn.extract_output(merged)
+    assert out["failed"] == 9 and len(out["reasons"]) == FailureStats.KEEP
+    assert fn.extract_output(fn.create_accumulator()) == {"failed": 0, "reasons": []}
+
+
+def test_titles_keyed_by_doc_id_and_failures_counted():
+    docs = [Doc(f"d{i}", "s", i, text) for i, text in enumerate(
+        ["华为公司发布新手机", "北京明天降温", "国足比赛结果", "上海地铁新线开通", "广州塔灯光秀"])]
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=4))
+        assert_that(out["titles"] | beam.Filter(lambda kv: kv[0] == "d1"),
+                    equal_to([("d1", ("北京明天", -1.0))]), label="titles")
+        assert_that(out["stats"], equal_to([("title", {"failed": 0, "reasons": []})]),
+                    label="stats")
