@@ -91,7 +91,10 @@ def build_graph(pairs: list[tuple[str, np.ndarray]], config: GraphConfig) -> Gra
 
 
 class BuildKnnGraph(beam.PTransform):
-    """(doc_id, embedding) pairs -> a single-element PCollection holding the `Graph`."""
+    """(doc_id, embedding) pairs -> a single-element PCollection holding the `Graph`.
+
+    `GraphConfig.knn` "sharded" runs `wenmai.pipelines.knn.ShardedKnn`; otherwise the vectors
+    are gathered on one worker (below). `wenmai.job` resolves "auto" from the input size first."""
 
     def __init__(self, config: GraphConfig):
         super().__init__()
@@ -99,6 +102,10 @@ class BuildKnnGraph(beam.PTransform):
 
     def expand(self, embeddings):
         config = self._config
+        if config.knn == "sharded":
+            from wenmai.pipelines.knn import ShardedKnn
+
+            return embeddings | "ShardedKnn" >> ShardedKnn(config)
         return (
             embeddings
             | "GatherEmbeddings" >> beam.combiners.ToList()

@@ -31,6 +31,7 @@ class SegmentConfig:
 
 
 LENGTH_BUCKETS = ("group", "beam", "off")
+KNN_MODES = ("auto", "single", "sharded")
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,17 @@ class ExtractConfig:
 class GraphConfig:
     k: int = 10  # neighbours per document in the kNN graph
     min_similarity: float = 0.5  # cosine floor for an edge; below it documents are unrelated
-    exact_max: int = 1_000_000  # up to this many vectors IndexFlatIP (exact); beyond, HNSW
+    exact_max: int = 1_000_000  # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW
+    # single: every vector on one worker (N x D x 4 bytes: 1M x 256 = 1 GB). sharded: an IVF
+    # spread over workers, none holding all vectors (wenmai.pipelines.knn). auto: sharded when
+    # the inputs total more than sharded_above_bytes (a Beam graph is fixed before it sees data,
+    # so the choice is made from file sizes: ~1 KB of text per news document).
+    knn: str = "auto"
+    sharded_above_bytes: int = 2 * 1024 ** 3
+    knn_lists: int = 0  # sharded: coarse lists; 0 = about sqrt(N)
+    knn_probes: int = 16  # sharded: lists each document searches (recall vs time)
+    knn_sample: int = 100_000  # sharded: vectors the coarse quantizer is trained on
+    knn_seed: int = 42  # sharded: k-means seed
 
 
 @dataclass(frozen=True)
