@@ -24,8 +24,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 
 from wenmai.config import InferenceConfig
 
-__all__ = ["EncoderHandler", "KeyedHandler", "LoadedModel", "TextExample", "select_device",
-           "text_length", "token_weight"]
+__all__ = ["EncoderHandler", "ExtractorHandler", "KeyedHandler", "LoadedModel", "TextExample",
+           "select_device", "text_length", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -125,3 +125,43 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
 
     def get_metrics_namespace(self) -> str:
         return "wenmai.encoder"
+
+
+class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
+    """Triple extractor: one sentence (text, words) -> list of triple dicts with offsets into that
+    text (see `extractor.extract_triples`). The pipeline cuts documents into sentences of at most
+    `max_len` characters; longer text is read up to `max_len`."""
+
+    def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: float = 0.5,
+                 max_batch_tokens: int = 8192, device: str = "auto"):
+        self._model_dir = str(model_dir)
+        self._max_len = max_len
+        self._threshold = threshold
+        self._device = device
+        # a fixed token budget per batch, as for the encoder (min = max: repeatable batches)
+        super().__init__(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
+                         element_size_fn=functools.partial(token_weight, max_len=max_len))
+
+    def load_model(self) -> LoadedModel:
+        from wenmai.models.extractor import load_extractor
+
+        module, vocab = load_extractor(self._model_dir)
+        device = select_device(self._device)
+        module.to(device).eval().requires_grad_(False)
+        return LoadedModel(module, vocab, device)
+
+    def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
+                      inference_args: Optional[dict[str, Any]] = None
+                      ) -> Iterable[PredictionResult]:
+        from wenmai.models.extractor import extract_triples
+
+        triples = extract_triples(model.module, model.vocab, batch, model.device,
+                                  self._threshold, self._max_len)
+        Metrics.counter(self.get_metrics_namespace(), "triples").inc(sum(map(len, triples)))
+        return [PredictionResult(example, found) for example, found in zip(batch, triples)]
+
+    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
+        return sum(len(text.encode("utf-8")) for text, _ in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "wenmai.extractor"

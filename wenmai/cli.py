@@ -18,15 +18,20 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
 
   wenmai run INPUT... --output DIR [options] [Beam options]
   wenmai train encoder [options]
+  wenmai train extractor [options]
   wenmai eval encoder --pairs FILE.tsv [--models DIR]
   wenmai eval cluster --labelled FILE.tsv [--models DIR]
+  wenmai eval extractor --data FILE.json [--models DIR]
   wenmai bench encoder [--texts FILE] [--limit N]
   wenmai bench infomap --labelled FILE.tsv [--limit N]
+  wenmai bench extractor [--data FILE.json] [--baseline DIR]
 """
 
-TRAINERS = {"encoder": "wenmai.models.train_encoder"}
-BENCHMARKS = {"encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap")}
-EVALUATORS = {"encoder": ("wenmai.models.evaluate", "main_encoder"),
+TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder"}
+BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
+              "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap")}
+EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
+              "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main")}
 
 
