@@ -38,6 +38,7 @@ setup(
         "tqdm>=4.60",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "rouge>=1.0",  # ROUGE F1 as the CSL benchmark computes it (wenmai eval titler)
     ],
     extras_require={
         "gcp": ["apache-beam[gcp]==2.77.0"],

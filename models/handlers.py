@@ -25,7 +25,7 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from wenmai.config import InferenceConfig
 
 __all__ = ["EncoderHandler", "ExtractorHandler", "KeyedHandler", "LoadedModel", "TextExample",
-           "select_device", "text_length", "token_weight"]
+           "TitlerHandler", "select_device", "text_length", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -165,3 +165,51 @@ class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
 
     def get_metrics_namespace(self) -> str:
         return "wenmai.extractor"
+
+
+class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
+    """Titler: (text, words) -> (title, log-probability per character). Words are not used.
+
+    Batches by a fixed token budget (`max_batch_tokens` of truncated source characters, as the
+    encoder's); each batch is decoded at once by `inference_fn` (default
+    `titler.generate_titles`: batched beam search, greedy when beam_size is 1).
+    """
+
+    def __init__(self, model_dir: str | Path, max_len: int = 256, beam_size: int = 4,
+                 max_title_len: int = 32, max_batch_tokens: int = 8192, device: str = "auto", *,
+                 inference_fn=None):
+        self._model_dir = str(model_dir)
+        self._max_len = max_len
+        self._beam_size = beam_size
+        self._max_title_len = max_title_len
+        self._device = device
+        self._inference_fn = inference_fn  # None: wenmai.models.titler.generate_titles
+        super().__init__(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
+                         element_size_fn=functools.partial(token_weight, max_len=max_len))
+
+    def load_model(self) -> LoadedModel:
+        from wenmai.models.titler import load_titler
+
+        module, vocab = load_titler(self._model_dir)
+        device = select_device(self._device)
+        module.to(device).eval().requires_grad_(False)
+        return LoadedModel(module, vocab, device)
+
+    def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
+                      inference_args: Optional[dict[str, Any]] = None
+                      ) -> Iterable[PredictionResult]:
+        from wenmai.models.titler import generate_titles
+
+        generate = self._inference_fn or generate_titles
+        titles = generate(model.module, model.vocab, [text for text, _ in batch], self._beam_size,
+                          self._max_title_len, model.device, max_len=self._max_len,
+                          batch_size=max(1, len(batch)), **(inference_args or {}))
+        Metrics.counter(self.get_metrics_namespace(), "titles").inc(len(batch))
+        return [PredictionResult(example, (title, float(score)))
+                for example, (title, score) in zip(batch, titles)]
+
+    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
+        return sum(len(text.encode("utf-8")) for text, _ in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return "wenmai.titler"

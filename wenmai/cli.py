@@ -19,20 +19,26 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
   wenmai run INPUT... --output DIR [options] [Beam options]
   wenmai train encoder [options]
   wenmai train extractor [options]
+  wenmai train titler [options]
   wenmai eval encoder --pairs FILE.tsv [--models DIR]
   wenmai eval cluster --labelled FILE.tsv [--models DIR]
   wenmai eval extractor --data FILE.json [--models DIR]
+  wenmai eval titler --pairs FILE.jsonl [--models DIR] [--beam-size N] [--news-holdout]
   wenmai bench encoder [--texts FILE] [--limit N]
   wenmai bench infomap --labelled FILE.tsv [--limit N]
   wenmai bench extractor [--data FILE.json] [--baseline DIR]
+  wenmai bench titler [--pairs FILE.jsonl] [--beam-sizes 1 4]
 """
 
-TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder"}
+TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder",
+            "titler": "wenmai.models.train_titler"}
 BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
-              "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap")}
+              "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap"),
+              "titler": ("wenmai.bench", "main_titler")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
-              "cluster": ("wenmai.eval_cluster", "main")}
+              "cluster": ("wenmai.eval_cluster", "main"),
+              "titler": ("wenmai.models.evaluate_titler", "main_titler")}
 
 
 def _usage_error(message: str) -> int:

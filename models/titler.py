@@ -1,0 +1,361 @@
+"""Title generator: document text -> (title, score), a character seq2seq with a copy prior.
+
+    source chars -> shared char embedding -> bi-GRU encoder (packed)          memory [B, S, 2He]
+    title so far -> same embedding -> GRU decoder (init from the encoder's final states)
+                 -> Luong attention over the memory -> tanh(W [h; context]) -> logits tied to the
+                    embedding table
+                 + copy prior: a learned bias for every vocabulary character present in the source
+
+The copy prior is Su Jianlin's (https://kexue.fm/archives/5861, "玩转Keras之seq2seq自动生成标题"):
+titles mostly reuse the source's characters, so a bag-of-source-characters vector, scaled per
+character (`exp(log_scale)`) and shifted (`shift`), is added to the decoder's logits. We chose it
+over a pointer/copy-attention mix because it is computed once per document (beam search pays
+nothing per step) and needs no extended vocabulary; the price is that a source character outside
+the vocabulary cannot be copied, so the vocabulary is built large enough to cover the training text.
+
+Like Su's model (and unlike Bahdanau's), attention sits on top of the decoder GRU without input
+feeding, so teacher-forced training runs the decoder GRU over the whole title in one call.
+
+`beam_search` decodes a whole batch at once (tensors of (B*K, ...)), with length normalisation,
+a maximum title length and n-gram repetition blocking; greedy is beam size 1 of the same code.
+`generate_titles(model, vocab, texts, ...)` is what the Beam handler, the evaluation and the
+benchmark call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+if TYPE_CHECKING:
+    from wenmai.models.vocab import Vocab
+
+__all__ = ["TitlerConfig", "Titler", "TitlerLoss", "beam_search", "generate_titles", "encode_texts",
+           "load_titler", "build_titler_vocab", "BOS_ID", "EOS_ID", "SPECIALS"]
+
+# the char table starts <pad>, <unk> (vocab.py) and then the decoder's two markers; multi-character
+# names can never collide with a (single) normalised text character
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class TitlerConfig:
+    vocab_size: int = 7000  # characters of the train-role text; covers CSL's technical terms
+    emb_dim: int = 128  # shared by encoder input, decoder input and the (tied) output layer
+    enc_hidden: int = 192  # encoder GRU units per direction
+    dec_hidden: int = 384  # decoder GRU units (= 2 * enc_hidden: the memory's width)
+    dec_layers: int = 1
+    dropout: float = 0.2  # embeddings and the attention output; ~40k pairs overfit quickly
+    copy_prior: bool = True  # Su's bag-of-source-characters bias on the output logits
+    max_len: int = 256  # source characters fed (longer text is truncated, as the CSL benchmark does)
+
+
+# --------------------------------------------------------------------------------------------------
+# parts
+
+
+class Encoder(nn.Module):
+    """Char ids [B, S] -> memory [B, S, 2He] and the decoder's initial state [L, B, Hd]."""
+
+    def __init__(self, config: TitlerConfig):
+        super().__init__()
+        self.rnn = nn.GRU(config.emb_dim, config.enc_hidden, batch_first=True, bidirectional=True)
+        self.init_state = nn.Linear(2 * config.enc_hidden, config.dec_layers * config.dec_hidden)
+        self.dec_layers, self.dec_hidden = config.dec_layers, config.dec_hidden
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, S, _ = x.shape
+        # packed: the backward direction starts at each row's last real character, not at padding
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        memory, h_n = self.rnn(packed)  # h_n: (2, B, He), forward and backward final states
+        memory, _ = pad_packed_sequence(memory, batch_first=True, total_length=S)  # (B, S, 2He)
+        h0 = torch.tanh(self.init_state(torch.cat([h_n[0], h_n[1]], dim=-1)))  # (B, L * Hd)
+        h0 = h0.view(B, self.dec_layers, self.dec_hidden).transpose(0, 1).contiguous()  # (L, B, Hd)
+        return memory, h0
+
+
+class Attention(nn.Module):
+    """Luong "general" attention: decoder outputs [B, T, Hd] over memory [B, S, 2He] -> context."""
+
+    def __init__(self, config: TitlerConfig):
+        super().__init__()
+        self.key = nn.Linear(2 * config.enc_hidden, config.dec_hidden, bias=False)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor,
+                mask: torch.Tensor) -> torch.Tensor:
+        # query: (B, T, Hd), keys: (B, S, Hd) = self.key(memory), mask: (B, S) bool
+        scores = query @ keys.transpose(1, 2)  # (B, T, S)
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        return F.softmax(scores, dim=-1) @ memory  # (B, T, 2He)
+
+
+class CopyPrior(nn.Module):
+    """Su's output prior: logit bias exp(g + log_scale_c) * [c in source] + shift_c per character c.
+
+    The shared log-scale g (our addition) lets characters too rare to learn their own scale still
+    be copied. Specials (pad, unk, <s>, </s>) never count as present, so the prior cannot favour
+    them.
+    """
+
+    def __init__(self, vocab_size: int):
+        super().__init__()
+        self.global_log_scale = nn.Parameter(torch.zeros(()))
+        self.log_scale = nn.Parameter(torch.zeros(vocab_size))
+        self.shift = nn.Parameter(torch.zeros(vocab_size))
+
+    @staticmethod
+    def bag(src: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """[B, V] 0/1: which vocabulary characters occur in each source row."""
+        present = torch.zeros(src.size(0), vocab_size, device=src.device)
+        present.scatter_(1, src, 1.0)  # (B, V)
+        present[:, : len(SPECIALS)] = 0.0
+        return present
+
+    def forward(self, present: torch.Tensor) -> torch.Tensor:
+        return present * (self.global_log_scale + self.log_scale).exp() + self.shift  # (B, V)
+
+
+@dataclass
+class Memory:
+    """Everything the decoder needs about a batch of sources, computed once (row = one source,
+    or one beam of one source after `repeat`)."""
+
+    memory: torch.Tensor  # (B, S, 2He)
+    keys: torch.Tensor  # (B, S, Hd)
+    mask: torch.Tensor  # (B, S) bool
+    prior: torch.Tensor  # (B, V) logit bias (zeros without the copy prior)
+
+    def repeat(self, k: int) -> "Memory":
+        """Each row k times in a row: (B, ...) -> (B*k, ...), beams of one source adjacent."""
+        return Memory(*(t.repeat_interleave(k, dim=0) for t in
+                        (self.memory, self.keys, self.mask, self.prior)))
+
+
+# --------------------------------------------------------------------------------------------------
+# the model
+
+
+class Titler(nn.Module):
+    model_type = "titler"
+
+    def __init__(self, config: TitlerConfig):
+        super().__init__()
+        assert config.vocab_size > len(SPECIALS), "vocabulary must hold characters besides specials"
+        self.config = config
+        self.emb = nn.Embedding(config.vocab_size, config.emb_dim, padding_idx=PAD_ID)
+        self.drop = nn.Dropout(config.dropout)
+        self.encoder = Encoder(config)
+        self.decoder = nn.GRU(config.emb_dim, config.dec_hidden, num_layers=config.dec_layers,
+                              batch_first=True, dropout=config.dropout if config.dec_layers > 1 else 0)
+        self.attention = Attention(config)
+        self.combine = nn.Linear(config.dec_hidden + 2 * config.enc_hidden, config.emb_dim)
+        self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))  # weights tied to self.emb
+        self.prior = CopyPrior(config.vocab_size) if config.copy_prior else None
+
+    def get_num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def encode(self, src: torch.Tensor) -> tuple[Memory, torch.Tensor]:
+        """Source ids [B, S] (each row ends with </s>, so none is empty) -> (Memory, h0 [L, B, Hd])."""
+        mask = src != PAD_ID  # (B, S)
+        lengths = mask.sum(1).clamp(min=1)  # (B,)
+        memory, h0 = self.encoder(self.drop(self.emb(src)), lengths)  # (B, S, 2He), (L, B, Hd)
+        if self.prior is not None:
+            prior = self.prior(CopyPrior.bag(src, self.config.vocab_size))  # (B, V)
+        else:
+            prior = memory.new_zeros(src.size(0), self.config.vocab_size)
+        return Memory(memory, self.attention.key(memory), mask, prior), h0
+
+    def decode(self, tgt_in: torch.Tensor, mem: Memory, h: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Title prefix ids [B, T] -> (logits [B, T, V], state [L, B, Hd]); T = 1 in beam search."""
+        y, h = self.decoder(self.drop(self.emb(tgt_in)), h)  # (B, T, Hd)
+        context = self.attention(y, mem.keys, mem.memory, mem.mask)  # (B, T, 2He)
+        z = self.drop(torch.tanh(self.combine(torch.cat([y, context], dim=-1))))  # (B, T, E)
+        logits = z @ self.emb.weight.T + self.out_bias  # (B, T, V)
+        return logits + mem.prior.unsqueeze(1), h
+
+    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor,
+                tgt_out: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """Teacher forcing: (logits [B, T, V], mean cross-entropy over non-pad targets or None)."""
+        mem, h0 = self.encode(src)
+        logits, _ = self.decode(tgt_in, mem, h0)
+        loss = None
+        if tgt_out is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
+        return logits, loss
+
+
+class TitlerLoss(nn.Module):
+    """Token-level cross-entropy of the teacher-forced decoder (optionally label-smoothed).
+
+    Inputs: features {"src": [B, S], "tgt_in": [B, T]} (tgt_in = <s> + title), labels [B, T]
+    (title + </s>, 0 = padding, ignored). Returns the mean over real target tokens.
+    """
+
+    def __init__(self, model: Titler, label_smoothing: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.label_smoothing = label_smoothing
+
+    def get_config_dict(self) -> dict:
+        return {"label_smoothing": self.label_smoothing}
+
+    def forward(self, features: dict, labels: torch.Tensor) -> torch.Tensor:
+        logits, _ = self.model(features["src"], features["tgt_in"])  # (B, T, V)
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=PAD_ID,
+                               label_smoothing=self.label_smoothing)
+
+
+# --------------------------------------------------------------------------------------------------
+# decoding
+
+
+def _block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tensor:
+    """Forbids every next token that would repeat an n-gram already in the row.
+
+    logp: (R, V) next-token log-probs; seqs: (R, L) tokens generated so far. A token t is banned
+    in row r when seqs[r, -(n-1):] + [t] already occurs in seqs[r]. Example (n = 2): after
+    "A B A" the next token B is banned (the bigram "A B" exists).
+    """
+    R, L = seqs.shape
+    if n < 2 or L < n:
+        return logp
+    prefixes = seqs.unfold(1, n - 1, 1)[:, : L - n + 1]  # (R, L-n+1, n-1): every (n-1)-gram start
+    last = seqs[:, L - n + 1:]  # (R, n-1): the current suffix
+    match = (prefixes == last.unsqueeze(1)).all(-1)  # (R, L-n+1)
+    followers = seqs[:, n - 1:]  # (R, L-n+1): the token that followed each prefix
+    banned = torch.zeros_like(logp).scatter_add_(1, followers, match.to(logp.dtype))  # (R, V)
+    return logp.masked_fill(banned > 0, float("-inf"))
+
+
+@torch.no_grad()
+def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_len: int = 32,
+                length_alpha: float = 1.0, no_repeat_ngram: int = 3
+                ) -> tuple[list[list[int]], list[float]]:
+    """Batched beam search: source ids [B, S] -> per row (title ids without </s>, score).
+
+    All B*K hypotheses advance together. A candidate's rank is its summed log-probability divided
+    by length**length_alpha (length counts </s>), so 1.0 ranks by log-probability per character;
+    finished hypotheses keep their slot and score. The returned score is always the summed
+    log-probability per token (title characters + </s> when it ended). beam_size 1 is greedy.
+    """
+    assert beam_size >= 1 and max_title_len >= 1
+    B, K = src.size(0), beam_size
+    V = model.config.vocab_size
+    mem, h = model.encode(src)  # h: (L, B, Hd)
+    mem = mem.repeat(K)  # rows b*K .. b*K+K-1 are the beams of source b
+    h = h.repeat_interleave(K, dim=1)  # (L, B*K, Hd)
+    device = src.device
+    tokens = torch.full((B * K, 1), BOS_ID, dtype=torch.long, device=device)
+    seqs = torch.zeros((B * K, 0), dtype=torch.long, device=device)  # generated tokens
+    scores = torch.zeros(B, K, device=device)
+    scores[:, 1:] = float("-inf")  # all beams start identical: keep only the first alive
+    scores = scores.view(-1)  # (B*K,)
+    lengths = torch.zeros(B * K, device=device)
+    finished = torch.zeros(B * K, dtype=torch.bool, device=device)
+    for _ in range(max_title_len + 1):
+        logits, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
+        logp = F.log_softmax(logits[:, -1].float(), dim=-1)  # (B*K, V)
+        logp[:, [PAD_ID, UNK_ID, BOS_ID]] = float("-inf")
+        if seqs.size(1) >= max_title_len:  # the title is full: only </s> may follow
+            logp[:, EOS_ID + 1:] = float("-inf")
+        logp = _block_repeats(logp, seqs, no_repeat_ngram)
+        # a finished hypothesis extends only by padding, at no cost
+        logp = torch.where(finished.unsqueeze(1), torch.full_like(logp, float("-inf")), logp)
+        logp[:, PAD_ID] = torch.where(finished, 0.0, float("-inf"))
+        cand = scores.unsqueeze(1) + logp  # (B*K, V) summed log-probs
+        cand_len = (lengths + (~finished).float()).unsqueeze(1)  # (B*K, 1)
+        ranked = cand / cand_len.clamp(min=1).pow(length_alpha)  # (B*K, V)
+        top = ranked.view(B, K * V).topk(K, dim=1).indices  # (B, K) into each source's K*V block
+        parent = (top // V + torch.arange(B, device=device).unsqueeze(1) * K).view(-1)  # (B*K,)
+        token = (top % V).view(-1)  # (B*K,)
+        scores = cand.view(-1)[parent * V + token]
+        lengths = cand_len.squeeze(1)[parent]
+        finished = finished[parent] | (token == EOS_ID)
+        seqs = torch.cat([seqs[parent], token.unsqueeze(1)], dim=1)  # (B*K, t+1)
+        h = h[:, parent]
+        tokens = token.unsqueeze(1)
+        if bool(finished.all()):
+            break
+    final = (scores / lengths.clamp(min=1).pow(length_alpha)).view(B, K)
+    best = final.argmax(1) + torch.arange(B, device=device) * K  # (B,)
+    titles, out_scores = [], []
+    for row in best.tolist():
+        ids = [t for t in seqs[row].tolist() if t not in (PAD_ID, EOS_ID)]
+        titles.append(ids)
+        out_scores.append(float(scores[row] / lengths[row].clamp(min=1)))
+    return titles, out_scores
+
+
+def encode_texts(vocab: "Vocab", texts: Sequence[str], max_len: int) -> list[list[int]]:
+    """Source ids: the first `max_len` characters (normalised as vocab.py does) + </s>."""
+    return [[vocab.char_id(c) for c in text[:max_len]] + [EOS_ID] for text in texts]
+
+
+def _pad(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
+    out = torch.zeros((len(rows), max(len(r) for r in rows)), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+    return out.to(device)
+
+
+def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_size: int = 1,
+                    max_title_len: int = 32, device: Optional[torch.device] = None, *,
+                    max_len: Optional[int] = None, batch_size: int = 64,
+                    length_alpha: float = 1.0, no_repeat_ngram: int = 3
+                    ) -> list[tuple[str, float]]:
+    """(title, log-probability per character) for each text, in input order.
+
+    Texts are sorted by length and decoded `batch_size` at a time, each batch padded to its own
+    longest source; a row's result does not depend on its batch-mates. An empty text still gets
+    a (possibly empty) title.
+    """
+    if not texts:
+        return []
+    device = device or next(model.parameters()).device
+    max_len = max_len or model.config.max_len
+    encoded = encode_texts(vocab, texts, max_len)
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        ids, scores = beam_search(model, _pad([encoded[i] for i in idx], device), beam_size,
+                                  max_title_len, length_alpha, no_repeat_ngram)
+        for i, title, score in zip(idx, ids, scores):
+            out[i] = ("".join(vocab.chars[t] for t in title), score)
+    model.train(was_training)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# vocabulary and loading
+
+
+def build_titler_vocab(texts: Sequence[str], max_chars: int = 7000, min_count: int = 2) -> "Vocab":
+    """A `Vocab` whose char table is <pad>, <unk>, <s>, </s>, then the most frequent normalised
+    characters of `texts` (sources and titles: the output side must be covered too). The word
+    table holds only the specials: this titler reads characters alone."""
+    from wenmai.models.vocab import Vocab
+
+    base = Vocab.build(((t, []) for t in texts), max_chars=max_chars, min_count=min_count)
+    return Vocab(SPECIALS + base.chars[2:], SPECIALS[:2])
+
+
+def load_titler(directory) -> tuple[Titler, "Vocab"]:
+    """The titler and vocabulary saved in `directory` (config.json + model.safetensors +
+    vocab.json), in eval mode with gradients off."""
+    from wenmai.models.checkpoint import load_pretrained
+
+    model, vocab = load_pretrained(directory, Titler, TitlerConfig)
+    if vocab.chars[: len(SPECIALS)] != SPECIALS or vocab.n_chars != model.config.vocab_size:
+        raise ValueError(f"{directory}: vocab.json does not match the titler "
+                         f"({vocab.n_chars} characters, config says {model.config.vocab_size})")
+    return model, vocab
