@@ -77,10 +77,11 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
     """`extract_triples` over many texts, batched by length (each batch pads to its own longest)."""
     from wenmai.models.extractor import extract_triples
 
-    if segment is None:
-        import jieba
+    if segment is None:  # the pipeline's own segmentation (jieba, loaded once, quiet)
+        from wenmai.pipelines.segment import load_jieba, segment as cut
 
-        segment = jieba.lcut
+        jieba = load_jieba()
+        segment = lambda text: list(cut(jieba, text))  # noqa: E731
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -38,6 +38,7 @@ from wenmai.config import ArgumentParser, add_dataclass_args, dataclass_from_arg
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor
+from wenmai.models.train_encoder import _init_embedding, _read_texts, ppmi_svd
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 from wenmai.models.vocab import Vocab
 
@@ -56,6 +57,12 @@ class ExtractorTrainConfig:
     schema_file: str = "triples/ske2019/schemas.json"  # the predicates the model predicts
     dev_sizes: tuple[int, ...] = (300, 0, 300)  # held-out sentences per train file (selection)
     train_fraction: float = 1.0  # deterministic subset of the rest, for the learning curve
+    # raw train-role text (.jsonl "text", .tsv last column, .txt lines) whose character and word
+    # co-occurrences initialise the embeddings (PPMI + SVD, as the encoder); its words join the
+    # vocabulary, so entity names unseen in the triples files still get a vector
+    pretrain_files: tuple[str, ...] = ()
+    pretrain_max_chars: int = 3_000_000  # read at most this many characters of them (jieba time)
+    ppmi_window: int = 2
     out: str = "runs/extractor"
     # --- model
     arch: str = "dgcnn"  # dgcnn | bilstm (baseline: same embeddings and heads)
@@ -80,7 +87,9 @@ class ExtractorTrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     ema_decay: float = 0.995
-    threshold: float = 0.5  # pointer threshold for dev decoding, stored in config.json
+    threshold: float = 0.5  # pointer threshold for dev decoding during training
+    # after training, the threshold with the best F1 on the held-out slice is stored in config.json
+    threshold_grid: tuple[float, ...] = (0.3, 0.35, 0.4, 0.45, 0.5)
     seed: int = 1337
     threads: Optional[int] = None  # torch CPU threads; None: torch's default
     progress: Optional[bool] = None
@@ -200,11 +209,18 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
         "subject (\"half-pointer, half-tagging\", after Su Jianlin's LIC2019 DGCNN entry).",
         "",
         f"- parameters: {model.get_num_params():,}; vocabulary {vocab.n_chars:,} characters, "
-        f"{vocab.n_words:,} words (embeddings randomly initialised)",
+        f"{vocab.n_words:,} words",
+        (f"- embeddings initialised by PPMI + truncated SVD (window {cfg.ppmi_window}) over "
+         f"{meta['pretrain']['texts']:,} texts / {meta['pretrain']['chars']:,} characters: the "
+         f"training sentences and the train-role files {', '.join(cfg.pretrain_files)} (at most "
+         f"{cfg.pretrain_max_chars:,} characters of them; their words join the vocabulary)"
+         if cfg.pretrain_files else "- embeddings randomly initialised"),
         f"- recipe: {cfg.epochs} epochs, batch {cfg.batch_size} sentences (one sampled subject "
         f"each), AdamW lr {cfg.lr:g} (warmup {cfg.warmup_steps}, cosine), weight EMA "
         f"{cfg.ema_decay:g}, dropout {cfg.dropout:g}, texts cut at {cfg.max_len} characters, "
-        f"pointer threshold {cfg.threshold:g}",
+        f"pointer threshold {meta['threshold']:g} (best F1 on the held-out slice among "
+        f"{', '.join(f'{t:g}' for t in cfg.threshold_grid)}: "
+        + ", ".join(f"{float(k):g} -> {v:.4f}" for k, v in meta["dev_f1_by_threshold"].items()) + ")",
         "",
         "## Training data (train-role files only)",
         "",
@@ -231,7 +247,7 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
         "",
         f"Training took {result.seconds / 60:.1f} min ({result.steps:,} steps) on "
         f"{platform.machine()} CPU with {torch.get_num_threads()} torch thread(s); best epoch "
-        f"{result.best_epoch} by F1 on the held-out slice.",
+        f"{result.best_epoch} by F1 on the held-out slice (at threshold {cfg.threshold:g}).",
         "",
         "## Held-out train-role slice (model selection)",
         "",
@@ -277,9 +293,18 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     for name, _ in train_rows:
         files[name]["train"] += 1
     segmented = [(t, jieba.lcut(t)) for _, (t, _) in train_rows]
-    vocab = Vocab.build(segmented, max_chars=cfg.max_chars, max_words=cfg.max_words)
+    pre_texts: list[str] = []
+    budget = cfg.pretrain_max_chars
+    for name in cfg.pretrain_files:
+        for t in _read_texts(data / name):
+            if budget <= 0:
+                break
+            pre_texts.append(t)
+            budget -= len(t)
+    pretrain = segmented + [(t, jieba.lcut(t)) for t in pre_texts]
+    vocab = Vocab.build(pretrain, max_chars=cfg.max_chars, max_words=cfg.max_words)
     if cfg.min_word_count > 1:
-        vocab = Vocab(vocab.chars, Vocab.build(segmented, max_chars=cfg.max_chars,
+        vocab = Vocab(vocab.chars, Vocab.build(pretrain, max_chars=cfg.max_chars,
                                                max_words=cfg.max_words,
                                                min_count=cfg.min_word_count).words)
     counts: Counter = Counter()
@@ -299,11 +324,20 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
         lstm_layers=cfg.lstm_layers, attention=cfg.attention, n_heads=cfg.n_heads,
         window=cfg.window, rate=cfg.rate, max_len=max(cfg.max_len, 512), dropout=cfg.dropout)
     model = TripleExtractor(model_cfg)
+    if cfg.pretrain_files:  # count-based vectors from all train-role text we read
+        n_c = _init_embedding(model.char_emb, ppmi_svd(
+            [[vocab.char_id(c) for c in t] for t, _ in pretrain], vocab.n_chars, cfg.d,
+            cfg.ppmi_window, cfg.seed))
+        n_w = _init_embedding(model.word_emb, ppmi_svd(
+            [[vocab.word_id(w) for w in ws] for _, ws in pretrain], vocab.n_words, cfg.word_dim,
+            cfg.ppmi_window, cfg.seed)) if cfg.word_dim else 0
+        log.info("PPMI-SVD init from %d texts (%d chars): %d char and %d word vectors, %.0fs",
+                 len(pretrain), sum(len(t) for t, _ in pretrain), n_c, n_w, time.time() - t0)
     loss_fn = HalfPointerLoss(model)
     batches, steps = make_batches(examples, len(predicates), cfg.batch_size, cfg.seed)
 
-    def evaluate(m) -> dict:
-        pred = predict_texts(dev_texts, m, vocab, threshold=cfg.threshold, max_len=cfg.max_len,
+    def evaluate(m, threshold: float = cfg.threshold) -> dict:
+        pred = predict_texts(dev_texts, m, vocab, threshold=threshold, max_len=cfg.max_len,
                              segment=dev_words.__getitem__)
         figures = score_triples([[(t["subject"], t["predicate"], t["object"]) for t in p]
                                  for p in pred], dev_gold)
@@ -314,11 +348,18 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
                                 ema_decay=cfg.ema_decay, best_metric="dev_f1", best_mode="max",
                                 seed=cfg.seed, progress=cfg.progress)
     result = Trainer(model, loss_fn, trainer_cfg, evaluate=evaluate).fit(batches, steps)
+    model.eval()
+    with torch.no_grad():
+        by_threshold = {th: evaluate(model, th)["dev_f1"] for th in cfg.threshold_grid}
+    threshold = max(by_threshold, key=lambda th: (by_threshold[th], th))
+    log.info("held-out F1 by threshold %s: %s", by_threshold, threshold)
     result.seconds = time.time() - t0
 
     # --- save with the card
-    meta = {"threshold": cfg.threshold, "max_len": cfg.max_len, "files": files,
+    meta = {"threshold": threshold, "dev_f1_by_threshold": {str(k): v for k, v in by_threshold.items()},
+            "max_len": cfg.max_len, "files": files,
             "n_train": len(examples), "triple_counts": dict(counts),
+            "pretrain": {"texts": len(pretrain), "chars": sum(len(t) for t, _ in pretrain)},
             "dev_metrics": result.best_metrics, "history": result.history,
             "train_config": dataclasses.asdict(cfg)}
     out = Path(cfg.out)
@@ -335,6 +376,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parser.parse_args(argv)
     config = dataclass_from_args(ExtractorTrainConfig, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # under `wenmai train` the CLI has configured logging at WARNING already: show our progress
+    logging.getLogger("wenmai").setLevel(logging.INFO)
     return train_extractor(config, argv=argv if argv is not None else sys.argv[1:])
 
 
