@@ -5,13 +5,19 @@
                  -> Luong attention over the memory -> tanh(W [h; context]) -> logits tied to the
                     embedding table
                  + copy prior: a learned bias for every vocabulary character present in the source
+                 -> softmax, mixed with copy attention: p = g * p_vocab + (1 - g) * p_copy
 
 The copy prior is Su Jianlin's (https://kexue.fm/archives/5861, "玩转Keras之seq2seq自动生成标题"):
 titles mostly reuse the source's characters, so a bag-of-source-characters vector, scaled per
-character (`exp(log_scale)`) and shifted (`shift`), is added to the decoder's logits. We chose it
-over a pointer/copy-attention mix because it is computed once per document (beam search pays
-nothing per step) and needs no extended vocabulary; the price is that a source character outside
-the vocabulary cannot be copied, so the vocabulary is built large enough to cover the training text.
+character (`exp(log_scale)`) and shifted (`shift`), is added to the decoder's logits. It is
+computed once per document, so beam search pays nothing for it per step. On top of it (config
+`copy_attention`, on by default) the output is mixed with the attention weights summed per source
+character (a pointer-generator, See et al. 2017, https://arxiv.org/abs/1704.04368): the prior says
+*which* characters, the pointer says *which one next*, so the decoder can copy a whole phrase in
+order, which the prior alone cannot do. With the prior only, our first run's greedy titles after
+one epoch were mostly "基于…" fragments (CSL dev-slice ROUGE-L 0.19, below the lead baseline 0.31).
+Neither extends the vocabulary: a source character outside it cannot be copied, so the vocabulary
+covers every character of the training text.
 
 Like Su's model (and unlike Bahdanau's), attention sits on top of the decoder GRU without input
 feeding, so teacher-forced training runs the decoder GRU over the whole title in one call.
@@ -52,6 +58,7 @@ class TitlerConfig:
     dec_layers: int = 1
     dropout: float = 0.2  # embeddings and the attention output; ~40k pairs overfit quickly
     copy_prior: bool = True  # Su's bag-of-source-characters bias on the output logits
+    copy_attention: bool = True  # pointer mix: p = g * p_vocab + (1 - g) * attention on source ids
     max_len: int = 256  # source characters fed (longer text is truncated, as the CSL benchmark does)
 
 
@@ -80,7 +87,8 @@ class Encoder(nn.Module):
 
 
 class Attention(nn.Module):
-    """Luong "general" attention: decoder outputs [B, T, Hd] over memory [B, S, 2He] -> context."""
+    """Luong "general" attention: decoder outputs [B, T, Hd] over memory [B, S, 2He] -> (context,
+    weights)."""
 
     def __init__(self, config: TitlerConfig):
         super().__init__()
@@ -91,7 +99,8 @@ class Attention(nn.Module):
         # query: (B, T, Hd), keys: (B, S, Hd) = self.key(memory), mask: (B, S) bool
         scores = query @ keys.transpose(1, 2)  # (B, T, S)
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        return F.softmax(scores, dim=-1) @ memory  # (B, T, 2He)
+        weights = F.softmax(scores, dim=-1)  # (B, T, S)
+        return weights @ memory, weights  # (B, T, 2He), (B, T, S)
 
 
 class CopyPrior(nn.Module):
@@ -129,11 +138,12 @@ class Memory:
     keys: torch.Tensor  # (B, S, Hd)
     mask: torch.Tensor  # (B, S) bool
     prior: torch.Tensor  # (B, V) logit bias (zeros without the copy prior)
+    src: torch.Tensor  # (B, S) source ids, where copy attention puts its mass
 
     def repeat(self, k: int) -> "Memory":
         """Each row k times in a row: (B, ...) -> (B*k, ...), beams of one source adjacent."""
         return Memory(*(t.repeat_interleave(k, dim=0) for t in
-                        (self.memory, self.keys, self.mask, self.prior)))
+                        (self.memory, self.keys, self.mask, self.prior, self.src)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -156,6 +166,9 @@ class Titler(nn.Module):
         self.combine = nn.Linear(config.dec_hidden + 2 * config.enc_hidden, config.emb_dim)
         self.out_bias = nn.Parameter(torch.zeros(config.vocab_size))  # weights tied to self.emb
         self.prior = CopyPrior(config.vocab_size) if config.copy_prior else None
+        # copy gate g from (decoder output, context, input embedding), as in See et al. 2017
+        self.gate = (nn.Linear(config.dec_hidden + 2 * config.enc_hidden + config.emb_dim, 1)
+                     if config.copy_attention else None)
 
     def get_num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -169,26 +182,36 @@ class Titler(nn.Module):
             prior = self.prior(CopyPrior.bag(src, self.config.vocab_size))  # (B, V)
         else:
             prior = memory.new_zeros(src.size(0), self.config.vocab_size)
-        return Memory(memory, self.attention.key(memory), mask, prior), h0
+        return Memory(memory, self.attention.key(memory), mask, prior, src), h0
 
     def decode(self, tgt_in: torch.Tensor, mem: Memory, h: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Title prefix ids [B, T] -> (logits [B, T, V], state [L, B, Hd]); T = 1 in beam search."""
-        y, h = self.decoder(self.drop(self.emb(tgt_in)), h)  # (B, T, Hd)
-        context = self.attention(y, mem.keys, mem.memory, mem.mask)  # (B, T, 2He)
+        """Title prefix ids [B, T] -> (log-probabilities [B, T, V], state [L, B, Hd]); T = 1 in
+        beam search."""
+        x = self.drop(self.emb(tgt_in))  # (B, T, E)
+        y, h = self.decoder(x, h)  # (B, T, Hd)
+        context, weights = self.attention(y, mem.keys, mem.memory, mem.mask)  # (B, T, 2He), (B, T, S)
         z = self.drop(torch.tanh(self.combine(torch.cat([y, context], dim=-1))))  # (B, T, E)
-        logits = z @ self.emb.weight.T + self.out_bias  # (B, T, V)
-        return logits + mem.prior.unsqueeze(1), h
+        logits = z @ self.emb.weight.T + self.out_bias + mem.prior.unsqueeze(1)  # (B, T, V)
+        if self.gate is None:
+            return F.log_softmax(logits, dim=-1), h
+        # pointer mix: attention weights summed per source character id
+        B, T, S = weights.shape
+        g = torch.sigmoid(self.gate(torch.cat([y, context, x], dim=-1)))  # (B, T, 1)
+        copy = torch.zeros_like(logits).scatter_add_(2, mem.src.unsqueeze(1).expand(B, T, S),
+                                                     weights)  # (B, T, V)
+        p = g * F.softmax(logits, dim=-1) + (1 - g) * copy  # (B, T, V)
+        return p.clamp_min(1e-12).log(), h
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor,
                 tgt_out: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Teacher forcing: (logits [B, T, V], mean cross-entropy over non-pad targets or None)."""
+        """Teacher forcing: (log-probs [B, T, V], mean NLL over non-pad targets or None)."""
         mem, h0 = self.encode(src)
-        logits, _ = self.decode(tgt_in, mem, h0)
+        logp, _ = self.decode(tgt_in, mem, h0)
         loss = None
         if tgt_out is not None:
-            loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
-        return logits, loss
+            loss = F.nll_loss(logp.flatten(0, 1), tgt_out.flatten(), ignore_index=PAD_ID)
+        return logp, loss
 
 
 class TitlerLoss(nn.Module):
@@ -207,9 +230,13 @@ class TitlerLoss(nn.Module):
         return {"label_smoothing": self.label_smoothing}
 
     def forward(self, features: dict, labels: torch.Tensor) -> torch.Tensor:
-        logits, _ = self.model(features["src"], features["tgt_in"])  # (B, T, V)
-        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=PAD_ID,
-                               label_smoothing=self.label_smoothing)
+        logp, _ = self.model(features["src"], features["tgt_in"])  # (B, T, V) log-probabilities
+        logp, labels = logp.flatten(0, 1), labels.flatten()  # (B*T, V), (B*T,)
+        loss = F.nll_loss(logp, labels, ignore_index=PAD_ID)
+        if self.label_smoothing > 0:  # mix in the mean NLL of a uniform target
+            real = labels != PAD_ID
+            loss = (1 - self.label_smoothing) * loss - self.label_smoothing * logp[real].mean()
+        return loss
 
 
 # --------------------------------------------------------------------------------------------------
@@ -260,8 +287,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     lengths = torch.zeros(B * K, device=device)
     finished = torch.zeros(B * K, dtype=torch.bool, device=device)
     for _ in range(max_title_len + 1):
-        logits, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
-        logp = F.log_softmax(logits[:, -1].float(), dim=-1)  # (B*K, V)
+        logp, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
+        logp = logp[:, -1].float()  # (B*K, V)
         logp[:, [PAD_ID, UNK_ID, BOS_ID]] = float("-inf")
         if seqs.size(1) >= max_title_len:  # the title is full: only </s> may follow
             logp[:, EOS_ID + 1:] = float("-inf")

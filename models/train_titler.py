@@ -64,7 +64,8 @@ class TitlerTrainConfig:
     dec_hidden: int = 320
     dec_layers: int = 1
     dropout: float = 0.2
-    copy_prior: bool = True
+    copy_prior: bool = True  # Su's bag-of-source-characters logit bias
+    copy_attention: bool = True  # pointer-generator mix over the source characters
     max_len: int = 256  # source characters (CSL benchmark truncation)
     max_title_train: int = 40  # longer training titles are cut (99 % of CSL titles are shorter)
     max_chars: int = 7000  # character vocabulary cap
@@ -224,7 +225,8 @@ def _card(cfg: TitlerTrainConfig, data: TitleData, vocab, model: Titler, result,
         "Character seq2seq: shared char embedding -> bi-GRU encoder -> GRU decoder with Luong "
         "attention on top (no input feeding) -> logits tied to the embedding table, plus Su "
         "Jianlin's copy prior (a learned per-character bias for every character present in the "
-        f"source; on: {cfg.copy_prior}). Greedy or batched beam search with length normalisation "
+        f"source; on: {cfg.copy_prior}), mixed with copy attention (pointer-generator gate; on: "
+        f"{cfg.copy_attention}). Greedy or batched beam search with length normalisation "
         "and 3-gram repetition blocking (`models/titler.py`).",
         "",
         f"- parameters: {model.get_num_params():,}; vocabulary {vocab.n_chars:,} characters "
@@ -305,7 +307,8 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
     model = Titler(TitlerConfig(vocab_size=vocab.n_chars, emb_dim=cfg.emb_dim,
                                 enc_hidden=cfg.enc_hidden, dec_hidden=cfg.dec_hidden,
                                 dec_layers=cfg.dec_layers, dropout=cfg.dropout,
-                                copy_prior=cfg.copy_prior, max_len=cfg.max_len))
+                                copy_prior=cfg.copy_prior, copy_attention=cfg.copy_attention,
+                                max_len=cfg.max_len))
     loss_fn = TitlerLoss(model, label_smoothing=cfg.label_smoothing)
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,

@@ -71,8 +71,8 @@ def _reference_greedy(model, src_row, max_title_len):
     mem, h = model.encode(src_row.unsqueeze(0))
     token, out, total = BOS_ID, [], 0.0
     for step in range(max_title_len + 1):
-        logits, h = model.decode(torch.tensor([[token]]), mem, h)
-        logp = F.log_softmax(logits[0, -1], dim=-1)
+        logp, h = model.decode(torch.tensor([[token]]), mem, h)
+        logp = logp[0, -1].clone()
         logp[[PAD_ID, UNK_ID, BOS_ID]] = float("-inf")
         if step == max_title_len:
             logp[EOS_ID + 1:] = float("-inf")
@@ -120,7 +120,7 @@ def test_block_repeats_worked_example():
 
 @pytest.mark.parametrize("n", [2, 3])
 def test_repetition_blocking(vocab, n):
-    model = _model(vocab, seed=1)
+    model = _model(vocab, seed=1, copy_attention=False)  # the output bias alone decides
     loop = vocab.char_id("深")
     with torch.no_grad():  # make one character overwhelmingly likely and </s> impossible
         model.out_bias[loop] = 100.0
@@ -135,7 +135,7 @@ def test_repetition_blocking(vocab, n):
 
 
 def test_max_title_length(vocab):
-    model = _model(vocab, seed=2)
+    model = _model(vocab, seed=2, copy_attention=False)
     with torch.no_grad():
         model.out_bias[EOS_ID] = -100.0  # never wants to stop
     for k in (1, 3):
@@ -158,6 +158,21 @@ def test_copy_prior_moves_mass_to_source_characters(model, vocab):
     off = F.softmax(without[0, -1], -1)[present].sum()
     assert on > off
     assert _model(vocab, copy_prior=False).prior is None
+
+
+def test_copy_attention_puts_the_rest_on_source_characters(vocab):
+    model = _model(vocab, copy_prior=False)
+    text = "华为公司总部位于深圳"
+    src = _src(vocab, [text])
+    present = CopyPrior.bag(src, vocab.n_chars)[0].bool()
+    present[EOS_ID] = True  # the source's closing </s> can be copied too (it ends the title)
+    mem, h = model.encode(src)
+    with torch.no_grad():
+        model.gate.bias.fill_(-50.0)  # gate closed: everything comes from the pointer
+        logp, _ = model.decode(torch.tensor([[BOS_ID]]), mem, h)
+    assert logp[0, -1].exp()[present].sum() == pytest.approx(1.0, abs=1e-4)
+    assert logp[0, -1].exp().sum() == pytest.approx(1.0, abs=1e-4)
+    assert _model(vocab, copy_attention=False).gate is None
 
 
 def test_save_load_round_trip(model, vocab, tmp_path):
