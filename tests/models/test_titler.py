@@ -202,3 +202,24 @@ def test_handler_returns_title_and_score_and_pickles(model, vocab, tmp_path):
     assert kwargs["max_batch_size"] == 100
     assert kwargs["element_size_fn"](("好" * 500, ())) == 65  # capped at max_len, + 1
     assert handler.get_metrics_namespace() == "wenmai.titler"
+
+
+def test_handler_inside_run_inference(model, vocab, tmp_path):
+    """Keyed through Beam's RunInference with the token budget: every key gets its (title, score)."""
+    import apache_beam as beam
+    from apache_beam.ml.inference.base import RunInference
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from wenmai.models.handlers import KeyedHandler, TitlerHandler
+
+    save_pretrained(model, tmp_path / "titler", vocab=vocab)
+    handler = KeyedHandler(TitlerHandler(tmp_path / "titler", max_len=64, beam_size=2,
+                                         max_title_len=6, max_batch_tokens=40, device="cpu"))
+    expected = [(f"d{i}", title) for i, (title, _) in
+                enumerate(generate_titles(model, vocab, TEXTS, 2, 6))]
+    with TestPipeline() as p:
+        titles = (p | beam.Create([(f"d{i}", (t, [])) for i, t in enumerate(TEXTS)])
+                  | RunInference(handler)
+                  | beam.MapTuple(lambda key, result: (key, result.inference[0])))
+        assert_that(titles, equal_to(expected))
