@@ -28,11 +28,14 @@ TINY_CORPUS = [
 
 
 def tiny_model_dir(directory, texts=TINY_CORPUS, seed: int = 0):
-    """A randomly initialised encoder with a vocabulary of `texts`, saved as a model dir."""
+    """Randomly initialised encoder, titler and extractor with vocabularies of `texts`, saved
+    as a models directory (encoder/, titler/, extractor/) like the shipped one."""
     import torch
 
     from wenmai.models.checkpoint import save_pretrained
     from wenmai.models.encoder import EncoderConfig, SentenceEncoder
+    from wenmai.models.extractor import ExtractorConfig, TripleExtractor
+    from wenmai.models.titler import Titler, TitlerConfig, build_titler_vocab
     from wenmai.models.vocab import Vocab
     from wenmai.pipelines.segment import load_jieba, segment
 
@@ -43,6 +46,16 @@ def tiny_model_dir(directory, texts=TINY_CORPUS, seed: int = 0):
                            char_dim=16, word_dim=8, hidden=16, dim=16, dropout=0.0)
     save_pretrained(SentenceEncoder(config), directory / "encoder", vocab=vocab,
                     card="tiny random encoder for tests", extra={"threshold": 0.5})
+    title_vocab = build_titler_vocab(texts, min_count=1)
+    titler = Titler(TitlerConfig(vocab_size=title_vocab.n_chars, emb_dim=16, enc_hidden=16,
+                                 dec_hidden=32, dropout=0.0))
+    save_pretrained(titler, directory / "titler", vocab=title_vocab,
+                    card="tiny random titler for tests")
+    extractor = TripleExtractor(ExtractorConfig(
+        char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words, predicates=("所在地", "总部"),
+        d=16, word_dim=8, dilations=(1, 2), n_heads=2, dropout=0.0))
+    save_pretrained(extractor, directory / "extractor", vocab=vocab,
+                    card="tiny random extractor for tests")
     return directory
 
 

@@ -34,7 +34,8 @@ TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.mod
             "titler": "wenmai.models.train_titler"}
 BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap"),
-              "titler": ("wenmai.bench", "main_titler")}
+              "titler": ("wenmai.bench", "main_titler"),
+              "knn": ("wenmai.bench_knn", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),

@@ -2,17 +2,17 @@
 
 Our own flags become a typed `PipelineConfig`; every other flag goes to Beam's
 `PipelineOptions` (`--runner`, `--direct_running_mode`, Dataflow options, ...). Tables are
-written to a hidden sibling directory and moved into place only after the manifest and the
-`_SUCCESS` marker are written, so a run killed midway never leaves a directory that looks
-complete.
+written to a hidden staging location and published only after the manifest is written, with
+`_SUCCESS` last (`wenmai.output`: one directory rename locally, object moves on gs://), so a run
+killed midway never leaves an output that looks complete.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
-import shutil
 import sys
 import time
 import uuid
@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from wenmai import manifest
-from wenmai.config import (LENGTH_BUCKETS, ArgumentParser, ClusterConfig, GraphConfig,
-                           InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig, UsageError,
-                           add_dataclass_args, dataclass_from_args, to_dict)
+from wenmai.config import (KNN_MODES, LENGTH_BUCKETS, ArgumentParser, ClusterConfig, ExtractConfig,
+                           GraphConfig, InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig,
+                           TitleConfig, UsageError, add_dataclass_args, dataclass_from_args,
+                           to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
+from wenmai.output import MANIFEST, output_for
 from wenmai.pipelines.cluster import ENGINES
 from wenmai.pipelines.pipeline import Handlers, build_pipeline
 from wenmai.pipelines.read import expand_inputs
@@ -60,7 +63,8 @@ def build_parser() -> ArgumentParser:
                         "re-running a published run id replaces it")
     parser.add_argument("--run-date", default=None, help="YYYY-MM-DD: publish to "
                         "OUTPUT/run_date=YYYY-MM-DD/ (a date-partitioned layout for schedules)")
-    for cls in (ReadConfig, SegmentConfig, InferenceConfig, GraphConfig, ClusterConfig):
+    for cls in (ReadConfig, SegmentConfig, InferenceConfig, TitleConfig, ExtractConfig,
+                GraphConfig, ClusterConfig):
         add_dataclass_args(parser, cls)
     return parser
 
@@ -72,6 +76,8 @@ def parse_args(argv: Optional[list[str]]) -> tuple[argparse.Namespace, PipelineC
         read=dataclass_from_args(ReadConfig, args),
         segment=dataclass_from_args(SegmentConfig, args),
         inference=dataclass_from_args(InferenceConfig, args),
+        title=dataclass_from_args(TitleConfig, args),
+        extract=dataclass_from_args(ExtractConfig, args),
         graph=dataclass_from_args(GraphConfig, args),
         cluster=dataclass_from_args(ClusterConfig, args),
     )
@@ -87,22 +93,57 @@ def check_config(config: PipelineConfig, check_models: bool = True) -> None:
                          f"{', '.join(LENGTH_BUCKETS)}")
     if config.inference.device not in ("auto", "cpu", "cuda"):
         raise UsageError(f"--device {config.inference.device!r}: expected auto, cpu or cuda")
+    if config.graph.knn not in KNN_MODES:
+        raise UsageError(f"--knn {config.graph.knn!r}: expected one of {', '.join(KNN_MODES)}")
     if not 0 < config.graph.k:
         raise UsageError("--k must be positive")
     if not -1 <= config.graph.min_similarity <= 1:
         raise UsageError("--min-similarity must lie in [-1, 1]")
-    encoder_dir = Path(config.models_dir or DEFAULT_MODELS_DIR) / "encoder"
-    if check_models and not (encoder_dir / "config.json").is_file():
-        raise UsageError(f"no encoder model at {encoder_dir} (expected config.json there); "
-                         f"pass --models DIR with an encoder/ subdirectory, or train one with "
-                         f"`wenmai train encoder`")
+    if not config.title.title_beam_size >= 1 or not config.title.title_max_chars >= 1:
+        raise UsageError("--title-beam-size and --title-max-chars must be at least 1")
+    if not 0 < config.extract.triple_threshold < 1:
+        raise UsageError("--triple-threshold must lie in (0, 1)")
     if check_models:
-        from wenmai.models.encoder import load_encoder
+        for name in models_used(config):
+            check_model(Path(config.models_dir or DEFAULT_MODELS_DIR) / name, name)
 
-        try:  # a damaged or mismatched model fails here, in one line, not inside a worker
-            load_encoder(encoder_dir)
-        except (ValueError, OSError) as e:
-            raise UsageError(str(e)) from e
+
+# model name -> (module, loader); `--no-titles` / `--no-triples` drop the titler / extractor
+LOADERS = {"encoder": ("wenmai.models.encoder", "load_encoder"),
+           "titler": ("wenmai.models.titler", "load_titler"),
+           "extractor": ("wenmai.models.extractor", "load_extractor")}
+SKIP_FLAG = {"titler": "--no-titles", "extractor": "--no-triples"}
+
+
+def models_used(config: PipelineConfig) -> list[str]:
+    return (["encoder"] + (["titler"] if config.title.titles else [])
+            + (["extractor"] if config.extract.triples else []))
+
+
+def check_model(directory: Path, name: str) -> None:
+    """A missing, damaged or mismatched model fails here, in one line, not inside a worker."""
+    import importlib
+
+    if not (directory / "config.json").is_file():
+        skip = f", or run without it ({SKIP_FLAG[name]})" if name in SKIP_FLAG else ""
+        raise UsageError(f"no {name} model at {directory} (expected config.json there); pass "
+                         f"--models DIR with a {name}/ subdirectory, train one with `wenmai train "
+                         f"{name}`{skip}")
+    module, loader = LOADERS[name]
+    try:
+        getattr(importlib.import_module(module), loader)(directory)
+    except (ValueError, OSError, KeyError) as e:
+        raise UsageError(str(e)) from e
+
+
+def resolve_knn(config: PipelineConfig, paths: list[str]) -> PipelineConfig:
+    """`--knn auto` -> sharded when the inputs total more than `--sharded-above-bytes`, else
+    single: the Beam graph is fixed before any record is read, so file sizes decide."""
+    if config.graph.knn != "auto":
+        return config
+    total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list)
+    knn = "sharded" if total > config.graph.sharded_above_bytes else "single"
+    return dataclasses.replace(config, graph=dataclasses.replace(config.graph, knn=knn))
 
 
 def output_dir(output: str, run_date: Optional[str]) -> str:
@@ -116,54 +157,25 @@ def output_dir(output: str, run_date: Optional[str]) -> str:
         datetime.strptime(run_date, "%Y-%m-%d")
     except ValueError as e:
         raise UsageError(f"--run-date {run_date!r}: expected YYYY-MM-DD") from e
-    return str(Path(output) / f"run_date={run_date}")
-
-
-def published_run_id(target: Path) -> Optional[str]:
-    try:
-        return json.loads((target / "manifest.json").read_text())["run_id"]
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def prepare_output(output: str, overwrite: bool, run_id: str) -> str:
-    """Checks the output can be written and returns this run's (hidden, sibling) staging directory.
-
-    An existing, non-empty output is replaced only with --overwrite, or when it holds a complete
-    run with the same run id (a scheduler retrying the same run). A staging directory left by a
-    killed attempt of the same run id is cleared first.
-    """
-    target = Path(output)
-    if (target.exists() and any(target.iterdir()) and not overwrite
-            and published_run_id(target) != run_id):
-        raise UsageError(f"output {output} exists and is not empty; pass --overwrite to replace it")
-    staging = target.parent / f".{target.name}.tmp-{run_id}"
-    try:
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise UsageError(f"cannot write output next to {output}: {e.strerror or e}") from e
-    return str(staging)
-
-
-def publish(staging: str, output: str) -> None:
-    """Moves the finished staging directory into place; an old output is replaced only then."""
-    target = Path(output)
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        target.rename(old)
-    Path(staging).rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    return FileSystems.join(output.rstrip("/"), f"run_date={run_date}")
 
 
 def default_handlers(config: PipelineConfig) -> Handlers:
-    from wenmai.models.handlers import EncoderHandler
+    from wenmai.models.handlers import EncoderHandler, ExtractorHandler, TitlerHandler
 
     models = Path(config.models_dir or DEFAULT_MODELS_DIR)
-    return Handlers(encoder=EncoderHandler(models / "encoder", config.inference))
+    title, extract, device = config.title, config.extract, config.inference.device
+    return Handlers(
+        encoder=EncoderHandler(models / "encoder", config.inference),
+        titler=TitlerHandler(models / "titler", max_len=title.title_input_chars,
+                             beam_size=title.title_beam_size, max_title_len=title.title_max_chars,
+                             max_batch_tokens=title.title_batch_tokens, device=device)
+        if title.titles else None,
+        extractor=ExtractorHandler(models / "extractor", max_len=extract.sentence_chars,
+                                   threshold=extract.triple_threshold,
+                                   max_batch_tokens=extract.extract_batch_tokens, device=device)
+        if extract.triples else None,
+    )
 
 
 def model_manifest(config: PipelineConfig) -> dict:
@@ -171,7 +183,7 @@ def model_manifest(config: PipelineConfig) -> dict:
 
     models = Path(config.models_dir or DEFAULT_MODELS_DIR)
     out = {}
-    for name in ("encoder",):
+    for name in models_used(config):
         directory = models / name
         card = json.loads((directory / "config.json").read_text())
         out[name] = {"path": str(directory), "sha256": model_sha256(directory),
@@ -183,14 +195,18 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
         handlers: Optional[Handlers] = None, clock: Callable[[], float] = time.time) -> RunSummary:
     """Runs the job; `test_pipeline` and `handlers` are seams for tests (fake models)."""
     args, config, beam_args = parse_args(argv)
-    check_config(config, check_models=handlers is None)
+    check_config(config, check_models=False)  # the cheap checks first, the inputs, then models
     try:
         paths = expand_inputs(list(config.inputs))
     except ValueError as e:
         raise UsageError(str(e)) from e
+    if handlers is None:
+        check_config(config, check_models=True)
+    config = resolve_knn(config, paths)
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     output = output_dir(config.output, args.run_date)
-    staging = prepare_output(output, args.overwrite, run_id)
+    target = output_for(output, run_id)
+    staging = target.prepare(args.overwrite)
 
     options = PipelineOptions(beam_args)
     if not options.view_as(StandardOptions).runner and test_pipeline is None:
@@ -208,7 +224,7 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
         records_read = counters.get("wenmai.read/records", 0) + counters.get("wenmai.read/rejected", 0)
         balance = manifest.check_balance(records_read, counts)
         stats = manifest.read_stats(staging)
-        shutil.rmtree(Path(staging) / manifest.STATS_DIR, ignore_errors=True)
+        target.remove(manifest.STATS_DIR)
         record = {
             "run_id": run_id,
             "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
@@ -219,20 +235,23 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
             "counts": counts,
             "balance": balance,
             "stages": counters,
+            "stage_seconds": manifest.stage_seconds(result),  # per top-level step, all workers
             "graph": stats.get("graph", {}),
             "clusters": stats.get("cluster", {}),
-            "models": model_manifest(config) if handlers is None else {"encoder": "injected"},
+            "titles": stats.get("title"),  # failed batches leave titles null: counted here
+            "extraction": stats.get("extract"),  # sentences, and failed ones with reasons
+            "models": (model_manifest(config) if handlers is None else
+                       {k: "injected" for k, v in vars(handlers).items() if v is not None}),
             "parameters": to_dict(config),
             "beam_options": beam_args,
             "versions": manifest.package_versions(),
         }
-        (Path(staging) / "manifest.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
+        target.write_text(MANIFEST, json.dumps(record, ensure_ascii=False, indent=2))
         if not balance["balanced"]:
             raise RuntimeError(f"records read ({records_read}) != documents + dead letters "
                                f"({balance['documents']} + {balance['dead_letter']}); output kept "
                                f"unpublished in {staging}")
-        (Path(staging) / "_SUCCESS").write_text("")
-        publish(staging, output)
+        target.publish()  # writes _SUCCESS last
     except BaseException:
         _LOGGER.error("run %s failed; partial output left in %s", run_id, staging)
         raise

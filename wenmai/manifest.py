@@ -80,6 +80,25 @@ def stage_counters(result) -> dict[str, int]:
     return dict(sorted(counters.items()))
 
 
+def stage_seconds(result) -> dict[str, float]:
+    """Seconds spent in each top-level stage (ReadCorpus, EncodeSentences, ...), from the
+    runner's per-transform execution-time metrics; empty where a runner does not report them.
+    Summed over workers and threads, so on N workers the shares, not the sums, compare to wall
+    time."""
+    try:
+        query = result.monitoring_metrics().query()
+    except Exception:  # runners without monitoring metrics (or a failed query) report nothing
+        return {}
+    totals: dict[str, float] = {}
+    for counter in query.get("counters", []):
+        if counter.key.metric.name != "metric:ptransform_execution_time:total_msecs:v1":
+            continue
+        stage = counter.key.step.split("/")[0]
+        totals[stage] = totals.get(stage, 0.0) + (counter.committed or 0) / 1000.0
+    return {stage: round(seconds, 3) for stage, seconds in
+            sorted(totals.items(), key=lambda kv: -kv[1]) if seconds > 0}
+
+
 def check_balance(records_read: int, counts: dict[str, int]) -> dict[str, Any]:
     written = counts.get("documents", 0) + counts.get("dead_letter", 0)
     return {"records_read": records_read, "documents": counts.get("documents", 0),

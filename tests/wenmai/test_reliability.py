@@ -182,7 +182,8 @@ def test_killed_run_leaves_nothing_that_looks_complete(models_dir, tmp_path):
                       encoding="utf-8")
     out = tmp_path / "out"
     args = [sys.executable, "-m", "wenmai.cli", "run", str(corpus), "--output", str(out),
-            "--models", str(models_dir), "--run-id", "r1"]
+            "--models", str(models_dir), "--run-id", "r1",
+            "--no-titles", "--no-triples"]  # publishing is under test: the encoder path suffices
     job = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     staging = tmp_path / ".out.tmp-r1"
