@@ -8,6 +8,7 @@ from setuptools import setup
 
 PACKAGES = {
     "wenmai": "wenmai",
+    "wenmai.benchmarks": "wenmai/benchmarks",
     "wenmai.pipelines": "pipelines",
     "wenmai.models": "models",
     "wenmai.schemas": "schemas",
@@ -43,6 +44,8 @@ setup(
     extras_require={
         "gcp": ["apache-beam[gcp]==2.77.0"],
         "test": ["pytest>=7", "hypothesis>=6", "duckdb>=1.0"],
+        # `wenmai bench bert` only: a randomly initialised BERT-base to race the encoder against
+        "bench": ["transformers>=4.40"],
     },
     entry_points={"console_scripts": ["wenmai=wenmai.cli:main"]},
 )

@@ -35,7 +35,9 @@ TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.mod
 BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap"),
               "titler": ("wenmai.bench", "main_titler"),
-              "knn": ("wenmai.bench_knn", "main")}
+              "knn": ("wenmai.benchmarks.knn", "main"),
+              "bert": ("wenmai.benchmarks.bert", "main"),
+              "job": ("wenmai.benchmarks.job", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),

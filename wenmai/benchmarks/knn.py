@@ -29,7 +29,7 @@ import numpy as np
 from wenmai.config import ArgumentParser, GraphConfig, InferenceConfig
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 DEFAULT_TEXTS = [DATA / "topics/toutiao/headlines.tsv", DATA / "topics/tnews/unlabeled.txt",
                  DATA / "topics/thucnews/dev.tsv", DATA / "similarity/afqmc/train.tsv",
                  DATA / "similarity/lcqmc/dev.tsv", DATA / "similarity/bq/dev.tsv",
