@@ -11,6 +11,7 @@ Batching itself is Beam's (`BatchElements` with length buckets), configured from
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from dataclasses import dataclass
@@ -40,6 +41,22 @@ def select_device(requested: str = "auto") -> torch.device:
     if requested == "cuda":
         _LOGGER.warning("CUDA requested but not available; running on CPU")
     return torch.device("cpu")
+
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def precision_context(device: torch.device, precision: str):
+    """Autocast for reduced-precision inference: fp16 on CUDA (tensor cores), bf16 on CUDA or
+    CPU; fp32 (the default) runs as trained. fp16 on a CPU falls back to fp32 with a warning."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        _LOGGER.warning("fp16 inference needs CUDA; running fp32 on %s", device)
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=PRECISIONS[precision])
 
 
 def text_length(example: TextExample) -> int:
@@ -114,7 +131,8 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
         from wenmai.models.encoder import embed_features
 
         features = [model.vocab.encode(text, words, self._config.max_len) for text, words in batch]
-        vectors, real, padded = embed_features(model.module, features, model.device)  # (B, D)
+        with precision_context(model.device, self._config.precision):
+            vectors, real, padded = embed_features(model.module, features, model.device)  # (B, D)
         # Padding efficiency = real / padded tokens, readable from the job's metrics.
         Metrics.counter(self.get_metrics_namespace(), "tokens_real").inc(real)
         Metrics.counter(self.get_metrics_namespace(), "tokens_padded").inc(padded)
@@ -133,11 +151,12 @@ class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
     `max_len` characters; longer text is read up to `max_len`."""
 
     def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: float = 0.5,
-                 max_batch_tokens: int = 8192, device: str = "auto"):
+                 max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32"):
         self._model_dir = str(model_dir)
         self._max_len = max_len
         self._threshold = threshold
         self._device = device
+        self._precision = precision
         # a fixed token budget per batch, as for the encoder (min = max: repeatable batches)
         super().__init__(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
                          element_size_fn=functools.partial(token_weight, max_len=max_len))
@@ -155,8 +174,9 @@ class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
                       ) -> Iterable[PredictionResult]:
         from wenmai.models.extractor import extract_triples
 
-        triples = extract_triples(model.module, model.vocab, batch, model.device,
-                                  self._threshold, self._max_len)
+        with precision_context(model.device, self._precision):
+            triples = extract_triples(model.module, model.vocab, batch, model.device,
+                                      self._threshold, self._max_len)
         Metrics.counter(self.get_metrics_namespace(), "triples").inc(sum(map(len, triples)))
         return [PredictionResult(example, found) for example, found in zip(batch, triples)]
 
@@ -176,9 +196,10 @@ class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
     """
 
     def __init__(self, model_dir: str | Path, max_len: int = 256, beam_size: int = 4,
-                 max_title_len: int = 32, max_batch_tokens: int = 8192, device: str = "auto", *,
-                 inference_fn=None):
+                 max_title_len: int = 32, max_batch_tokens: int = 8192, device: str = "auto",
+                 precision: str = "fp32", *, inference_fn=None):
         self._model_dir = str(model_dir)
+        self._precision = precision
         self._max_len = max_len
         self._beam_size = beam_size
         self._max_title_len = max_title_len
@@ -201,9 +222,11 @@ class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
         from wenmai.models.titler import generate_titles
 
         generate = self._inference_fn or generate_titles
-        titles = generate(model.module, model.vocab, [text for text, _ in batch], self._beam_size,
-                          self._max_title_len, model.device, max_len=self._max_len,
-                          batch_size=max(1, len(batch)), **(inference_args or {}))
+        with precision_context(model.device, self._precision):
+            titles = generate(model.module, model.vocab, [text for text, _ in batch],
+                              self._beam_size, self._max_title_len, model.device,
+                              max_len=self._max_len, batch_size=max(1, len(batch)),
+                              **(inference_args or {}))
         Metrics.counter(self.get_metrics_namespace(), "titles").inc(len(batch))
         return [PredictionResult(example, (title, float(score)))
                 for example, (title, score) in zip(batch, titles)]

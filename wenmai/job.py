@@ -93,6 +93,9 @@ def check_config(config: PipelineConfig, check_models: bool = True) -> None:
                          f"{', '.join(LENGTH_BUCKETS)}")
     if config.inference.device not in ("auto", "cpu", "cuda"):
         raise UsageError(f"--device {config.inference.device!r}: expected auto, cpu or cuda")
+    if config.inference.precision not in ("fp32", "fp16", "bf16"):
+        raise UsageError(f"--precision {config.inference.precision!r}: expected fp32, fp16 or "
+                         f"bf16")
     if config.graph.knn not in KNN_MODES:
         raise UsageError(f"--knn {config.graph.knn!r}: expected one of {', '.join(KNN_MODES)}")
     if not 0 < config.graph.k:
@@ -164,16 +167,19 @@ def default_handlers(config: PipelineConfig) -> Handlers:
     from wenmai.models.handlers import EncoderHandler, ExtractorHandler, TitlerHandler
 
     models = Path(config.models_dir or DEFAULT_MODELS_DIR)
-    title, extract, device = config.title, config.extract, config.inference.device
+    title, extract = config.title, config.extract
+    device, precision = config.inference.device, config.inference.precision
     return Handlers(
         encoder=EncoderHandler(models / "encoder", config.inference),
         titler=TitlerHandler(models / "titler", max_len=title.title_input_chars,
                              beam_size=title.title_beam_size, max_title_len=title.title_max_chars,
-                             max_batch_tokens=title.title_batch_tokens, device=device)
+                             max_batch_tokens=title.title_batch_tokens, device=device,
+                             precision=precision)
         if title.titles else None,
         extractor=ExtractorHandler(models / "extractor", max_len=extract.sentence_chars,
                                    threshold=extract.triple_threshold,
-                                   max_batch_tokens=extract.extract_batch_tokens, device=device)
+                                   max_batch_tokens=extract.extract_batch_tokens, device=device,
+                                   precision=precision)
         if extract.triples else None,
     )
 

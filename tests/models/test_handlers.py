@@ -76,3 +76,18 @@ def test_keyed_handler_batches_by_the_example_not_the_key(models_dir):
                               ).batch_elements_kwargs()
         weight = kwargs[name](("id-with-a-long-key", ("好" * 5, ("好" * 5,))))
         assert weight in (5, 6), mode  # the text's length (+1 for a token weight), not the key's
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_stays_close_to_fp32(models_dir, precision):
+    """bf16 autocast runs on CPU too; fp16 needs CUDA and falls back to fp32 here."""
+    from wenmai.models.handlers import precision_context
+
+    batch = [("华为公司总部位于深圳", ("华为公司", "总部", "位于", "深圳")), ("北京降温", ("北京", "降温"))]
+    full = EncoderHandler(models_dir / "encoder", InferenceConfig(precision="fp32"))
+    half = EncoderHandler(models_dir / "encoder", InferenceConfig(precision=precision))
+    a = np.stack([r.inference for r in full.run_inference(batch, full.load_model())])
+    b = np.stack([r.inference for r in half.run_inference(batch, half.load_model())])
+    assert b.dtype == np.float32 and np.allclose((a * b).sum(axis=1), 1.0, atol=2e-2)
+    with pytest.raises(ValueError, match="precision"):
+        precision_context(torch.device("cpu"), "int4")
