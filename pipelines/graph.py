@@ -8,6 +8,7 @@ faiss is imported inside the DoFn, so the GPU image can swap faiss-gpu in for fa
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
@@ -15,6 +16,19 @@ import apache_beam as beam
 import numpy as np
 
 from wenmai.config import GraphConfig
+
+_LOGGER = logging.getLogger(__name__)
+# Past this, one worker holding every vector is worth a warning (and a hint to shard).
+WARN_GATHER_BYTES = 4 * 1024 ** 3
+
+
+def gather_bytes(n: int, dim: int, k: int) -> int:
+    """Memory the single-worker kNN step needs: the vectors (float32), twice over while they
+    are stacked, plus the (N, k+1) similarity and neighbour arrays of the search.
+
+    Example: gather_bytes(1_000_000, 256, 10) == 2_136_000_000 (about 2 GB)
+    """
+    return 2 * n * dim * 4 + n * (k + 1) * (4 + 8)
 
 
 @dataclass
@@ -80,12 +94,17 @@ def build_graph(pairs: list[tuple[str, np.ndarray]], config: GraphConfig) -> Gra
     pairs = sorted(pairs, key=lambda p: p[0])  # doc_id order: same input, same graph
     ids = [doc_id for doc_id, _ in pairs]
     dim = len(pairs[0][1]) if pairs else 0
+    need = gather_bytes(len(ids), dim, config.k)
+    (_LOGGER.warning if need > WARN_GATHER_BYTES else _LOGGER.info)(
+        "kNN graph on one worker: %d vectors x %d dims need about %.2f GB; --knn sharded spreads "
+        "them over workers", len(ids), dim, need / 1e9)
     vectors = np.ascontiguousarray(np.stack([v for _, v in pairs]).astype(np.float32)) if pairs \
         else np.zeros((0, dim), dtype=np.float32)
     src, dst, sim = knn_edges(vectors, config)
     stats = {"nodes": len(ids), "edges": int(len(src)), "k": config.k,
              "min_similarity": config.min_similarity,
              "index": "flat_ip" if len(ids) <= config.exact_max else "hnsw",
+             "memory_bytes": need,
              "seconds": round(time.perf_counter() - start, 3)}
     return Graph(ids, src, dst, sim, stats)
 

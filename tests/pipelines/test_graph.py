@@ -60,3 +60,11 @@ def test_build_knn_graph_transform():
                | BuildKnnGraph(GraphConfig(k=3)) | beam.FlatMap(lambda g: g.edge_rows())
                | beam.Map(lambda r: (r["src"], r["dst"], round(r["similarity"], 4))))
         assert_that(out, equal_to([("x", "y", 1.0)]))
+
+
+def test_memory_need_is_stated():
+    from wenmai.pipelines.graph import gather_bytes
+
+    assert gather_bytes(1_000_000, 256, 10) == 2_136_000_000
+    graph = build_graph([(f"d{i}", np.ones(4, np.float32) / 2) for i in range(3)], GraphConfig(k=2))
+    assert graph.stats["memory_bytes"] == gather_bytes(3, 4, 2)
