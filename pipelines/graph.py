@@ -26,7 +26,7 @@ def gather_bytes(n: int, dim: int, k: int) -> int:
     """Memory the single-worker kNN step needs: the vectors (float32), twice over while they
     are stacked, plus the (N, k+1) similarity and neighbour arrays of the search.
 
-    Example: gather_bytes(1_000_000, 256, 10) == 2_136_000_000 (about 2 GB)
+    Example: gather_bytes(1_000_000, 256, 10) == 2_180_000_000 (about 2 GB)
     """
     return 2 * n * dim * 4 + n * (k + 1) * (4 + 8)
 

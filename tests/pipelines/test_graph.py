@@ -65,6 +65,6 @@ def test_build_knn_graph_transform():
 def test_memory_need_is_stated():
     from wenmai.pipelines.graph import gather_bytes
 
-    assert gather_bytes(1_000_000, 256, 10) == 2_136_000_000
+    assert gather_bytes(1_000_000, 256, 10) == 2_180_000_000
     graph = build_graph([(f"d{i}", np.ones(4, np.float32) / 2) for i in range(3)], GraphConfig(k=2))
     assert graph.stats["memory_bytes"] == gather_bytes(3, 4, 2)
