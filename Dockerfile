@@ -4,8 +4,7 @@
 #   docker build --build-arg VARIANT=cpu -t .../worker-cpu:0.1.0 .                     # CPU only
 #
 # Built on Beam's own Python 3.11 SDK image, so the SDK harness (/opt/apache/beam/boot) matches
-# the apache-beam version the pipeline is submitted with. On Linux, PyPI's torch==2.13.0 wheel is
-# the CUDA build; the GPU variant also swaps faiss-cpu for faiss-gpu (same `faiss` module).
+# the apache-beam version the pipeline is submitted with.
 # The Dataflow GPU driver is installed on the host by the accelerator service option
 # `install-nvidia-driver`; the image only needs the CUDA user-space libraries the wheels carry.
 ARG BEAM_VERSION=2.77.0
@@ -21,9 +20,15 @@ COPY pipelines ./pipelines
 COPY models ./models
 COPY schemas ./schemas
 
-RUN pip install "torch==2.13.0" ".[gcp]" \
- && if [ "$VARIANT" = "gpu" ]; then pip uninstall -y faiss-cpu && pip install "faiss-gpu==1.15.1"; fi \
- && python -c "import wenmai.models.handlers, wenmai.pipelines.pipeline, faiss, infomap, igraph, jieba; jieba.initialize()"
+# GPU: PyPI's Linux torch wheel is the CUDA 12 build, and faiss-gpu-cu12 (same `faiss` module,
+# CUDA runtime and cuBLAS from PyPI's nvidia-* wheels) replaces faiss-cpu. CPU: torch from the
+# PyTorch CPU index, so the image carries no CUDA libraries.
+RUN if [ "$VARIANT" = "gpu" ]; then pip install "torch==2.13.0"; \
+    else pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu; fi \
+ && pip install ".[gcp]" \
+ && if [ "$VARIANT" = "gpu" ]; then pip uninstall -y faiss-cpu && pip install "faiss-gpu-cu12>=1.8"; fi \
+ && python -c "import wenmai.models.handlers, wenmai.pipelines.pipeline, faiss, infomap, igraph, jieba; jieba.initialize()" \
+ && python -m wenmai.cli run --help > /dev/null
 
 # The SDK harness stays the entry point, as Beam's custom-container contract requires.
 ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from wenmai.pipelines.write import STATS_DIR
 from wenmai.schemas import TABLES
 
-PACKAGES = ("wenmai", "apache-beam", "torch", "pyarrow", "faiss-cpu", "faiss-gpu", "jieba",
+PACKAGES = ("wenmai", "apache-beam", "torch", "pyarrow", "faiss-cpu", "faiss-gpu-cu12", "jieba",
             "igraph", "infomap", "numpy", "safetensors")
 
 
