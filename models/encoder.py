@@ -32,7 +32,8 @@ class EncoderConfig:
     word_dim: int = 64  # 0 turns word features off (char-only encoder)
     hidden: int = 256  # GRU units per direction
     n_layers: int = 1  # one layer: on ~30k training sentences a second one did not pay
-    cell: str = "gru"  # gru | lstm
+    cell: str = "gru"  # gru | lstm | onlstm (ordered neurons, models/onlstm.py)
+    chunk_size: int = 8  # onlstm only: neurons per master-gate chunk
     pooling: str = "mean_max"  # mean | max | mean_max (mean and max concatenated)
     embed_pool: bool = False  # also mean-pool the input embeddings: a bag-of-characters route
     dim: int = 256  # output vector size
@@ -41,7 +42,7 @@ class EncoderConfig:
 
 
 _POOLINGS = ("mean", "max", "mean_max")
-_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM}
+_CELLS = {"gru": nn.GRU, "lstm": nn.LSTM, "onlstm": None}
 
 
 class MaskedPooling(nn.Module):
@@ -75,10 +76,16 @@ class SentenceEncoder(nn.Module):
         self.word_emb = (nn.Embedding(config.word_vocab_size, config.word_dim, padding_idx=0)
                          if config.word_dim > 0 else None)
         self.drop = nn.Dropout(config.dropout)
-        self.rnn = _CELLS[config.cell](
-            config.char_dim + config.word_dim, config.hidden, num_layers=config.n_layers,
-            batch_first=True, bidirectional=True,
-            dropout=config.dropout if config.n_layers > 1 else 0.0)
+        if config.cell == "onlstm":
+            from wenmai.models.onlstm import ONLSTM
+
+            assert config.n_layers == 1, "onlstm: one layer"
+            self.rnn = ONLSTM(config.char_dim + config.word_dim, config.hidden, config.chunk_size)
+        else:
+            self.rnn = _CELLS[config.cell](
+                config.char_dim + config.word_dim, config.hidden, num_layers=config.n_layers,
+                batch_first=True, bidirectional=True,
+                dropout=config.dropout if config.n_layers > 1 else 0.0)
         self.pool = MaskedPooling(config.pooling)
         pooled = 2 * config.hidden * (2 if config.pooling == "mean_max" else 1)
         pooled += (config.char_dim + config.word_dim) if config.embed_pool else 0
@@ -92,7 +99,10 @@ class SentenceEncoder(nn.Module):
     def get_num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
-    def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+    def encode(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every intermediate an objective may need: inputs `x` (B, T, C), per-position states
+        `h` (B, T, 2H), `mask` (B, T), pooled features (B, P) and the projection `v` (B, D)
+        before normalisation (Deep InfoMax reads `h` and `v`; `forward` only normalises `v`)."""
         B, T = char_ids.shape
         mask = char_ids != 0  # (B, T)
         lengths = mask.sum(1)  # (B,)
@@ -100,17 +110,23 @@ class SentenceEncoder(nn.Module):
         if self.word_emb is not None:
             x = torch.cat([x, self.word_emb(word_ids)], dim=-1)  # (B, T, Cc + Cw)
         x = self.drop(x)
-        # packed: the backward direction starts at each row's last real character, not at padding;
-        # all-padding rows run one (masked-out) step so that packing accepts them
-        packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
-                                      enforce_sorted=False)
-        h, _ = self.rnn(packed)
-        h, _ = pad_packed_sequence(h, batch_first=True, total_length=T)  # (B, T, 2H)
-        v = self.pool(h, mask)  # (B, P)
+        if self.config.cell == "onlstm":
+            h = self.rnn(x, lengths.clamp(min=1))  # (B, T, 2H), zero at padding
+        else:
+            # packed: the backward direction starts at each row's last real character, not at
+            # padding; all-padding rows run one (masked-out) step so that packing accepts them
+            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True,
+                                          enforce_sorted=False)
+            h, _ = self.rnn(packed)
+            h, _ = pad_packed_sequence(h, batch_first=True, total_length=T)  # (B, T, 2H)
+        pooled = self.pool(h, mask)  # (B, P)
         if self.embed_pool is not None:  # bag of characters (+ words) beside the GRU features
-            v = torch.cat([v, self.embed_pool(x, mask)], dim=-1)  # (B, P + Cc + Cw)
-        v = self.proj(self.drop(v))  # (B, D)
-        return F.normalize(v, dim=-1)  # (B, D), unit norm (an all-zero row stays finite)
+            pooled = torch.cat([pooled, self.embed_pool(x, mask)], dim=-1)  # (B, P + Cc + Cw)
+        v = self.proj(self.drop(pooled))  # (B, D)
+        return {"x": x, "h": h, "mask": mask, "pooled": pooled, "v": v}
+
+    def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.encode(char_ids, word_ids)["v"], dim=-1)  # (B, D), unit norm
 
 
 def pad_ids(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:

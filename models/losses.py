@@ -6,13 +6,15 @@ A `features` entry is a dict of model inputs, e.g. `{"char_ids": LongTensor[B, T
 """
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["AMSoftmaxInBatchLoss", "embed_jointly"]
+__all__ = ["AMSoftmaxInBatchLoss", "AngularMarginInBatchLoss", "NormalizedSoftmaxInBatchLoss",
+           "ContrastiveInBatchLoss", "LOSSES", "embed_jointly"]
 
 
 def embed_jointly(model: nn.Module, features: Sequence[dict]) -> list[torch.Tensor]:
@@ -87,18 +89,24 @@ class AMSoftmaxInBatchLoss(nn.Module):
         return {"scale": self.scale, "margin": self.margin, "symmetric": self.symmetric,
                 "joint_forward": self.joint_forward}
 
-    def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def embed(self, features: Sequence[dict]) -> list[torch.Tensor]:
         assert len(features) >= 2, "need (anchor, positive[, negatives...]) features"
         if self.joint_forward:
-            a, p, *negs = embed_jointly(self.model, features)
-        else:
-            a, p, *negs = [self.model(**f) for f in features]
+            return embed_jointly(self.model, features)
+        return [self.model(**f) for f in features]
+
+    def with_margin(self, cos: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+        """The true-class cosines with the margin applied (AM-Softmax: cos θ - m)."""
+        return cos - self.margin * eye
+
+    def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        a, p, *negs = self.embed(features)
         # a: (B, D) anchors, p: (B, D) positives, negs: each (N, D)
         B = a.size(0)
         target = torch.arange(B, device=a.device)
         eye = torch.eye(B, dtype=torch.bool, device=a.device)  # (B, B)
         cos = a @ p.T  # (B, B); row i: anchor i against every class centre
-        cos = cos - self.margin * eye  # margin on the true class only
+        cos = self.with_margin(cos, eye)  # margin on the true class only
         if labels is not None:  # same group off the diagonal: not a negative
             same = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~eye  # (B, B)
             cos = cos.masked_fill(same, -1e4)
@@ -107,3 +115,75 @@ class AMSoftmaxInBatchLoss(nn.Module):
         if self.symmetric:
             loss = (loss + F.cross_entropy(cos.T * self.scale, target)) / 2  # positives vs anchors
         return loss
+
+
+class AngularMarginInBatchLoss(AMSoftmaxInBatchLoss):
+    """Additive angular margin (ArcFace) over in-batch classes: the true class scores
+    cos(θ + m) instead of cos θ - m, a margin on the angle itself (Deng et al. 2019,
+    https://arxiv.org/abs/1801.07698); everything else as `AMSoftmaxInBatchLoss`.
+
+    Past θ > π - m, cos(θ + m) would rise again; there the logit is cos θ - m·sin m instead (as
+    in ArcFace's reference code), which keeps it decreasing in θ."""
+
+    def __init__(self, model: nn.Module, scale: float = 30.0, margin: float = 0.2, **kwargs):
+        super().__init__(model, scale=scale, margin=margin, **kwargs)
+
+    def with_margin(self, cos: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+        theta = torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6))
+        shifted = torch.where(theta + self.margin < math.pi, torch.cos(theta + self.margin),
+                              cos - math.sin(math.pi - self.margin) * self.margin)
+        return torch.where(eye, shifted, cos)
+
+
+class NormalizedSoftmaxInBatchLoss(AMSoftmaxInBatchLoss):
+    """Normalised softmax (cosine logits times a scale) with no margin: the control for the two
+    margin losses (NormFace, Wang et al. 2017, https://arxiv.org/abs/1704.06369)."""
+
+    def __init__(self, model: nn.Module, scale: float = 30.0, margin: float = 0.0, **kwargs):
+        super().__init__(model, scale=scale, margin=0.0, **kwargs)
+
+    def with_margin(self, cos: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+        return cos
+
+
+class ContrastiveInBatchLoss(nn.Module):
+    """The pairwise contrastive loss (Hadsell et al. 2006) with in-batch negatives: no softmax.
+
+        loss = mean_i (1 - cos(a_i, p_i))^2  +  mean_{i != j} max(0, cos(a_i, p_j) - m)^2
+
+    Positives are pulled together; a negative costs only while it is more similar than the
+    margin m (0.5: unrelated sentences need not be orthogonal). Hard negatives join the
+    negative term. Same inputs as `AMSoftmaxInBatchLoss`; `labels` mask same-group pairs.
+    """
+
+    def __init__(self, model: nn.Module, margin: float = 0.5, joint_forward: bool = True,
+                 **_ignored):
+        super().__init__()
+        self.model = model
+        self.margin = margin
+        self.joint_forward = joint_forward
+
+    def get_config_dict(self) -> dict:
+        return {"margin": self.margin, "joint_forward": self.joint_forward}
+
+    def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        if self.joint_forward:
+            a, p, *negs = embed_jointly(self.model, features)
+        else:
+            a, p, *negs = [self.model(**f) for f in features]
+        B = a.size(0)
+        eye = torch.eye(B, dtype=torch.bool, device=a.device)
+        cos = a @ p.T  # (B, B)
+        negative = ~eye
+        if labels is not None:
+            negative &= labels.unsqueeze(0) != labels.unsqueeze(1)
+        pull = (1 - cos.diagonal()).pow(2).mean()
+        push_terms = [F.relu(cos[negative] - self.margin).pow(2)]
+        push_terms += [F.relu((a @ n.T).reshape(-1) - self.margin).pow(2) for n in negs]
+        push = torch.cat(push_terms).mean() if sum(t.numel() for t in push_terms) else cos.sum() * 0
+        return pull + push
+
+
+# `wenmai train encoder --loss NAME`
+LOSSES = {"amsoftmax": AMSoftmaxInBatchLoss, "angular": AngularMarginInBatchLoss,
+          "softmax": NormalizedSoftmaxInBatchLoss, "contrastive": ContrastiveInBatchLoss}

@@ -129,6 +129,30 @@ def parse_parquet(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
             position += 1
 
 
+def parse_stream(source: str, fmt: str, stream, config: ReadConfig) -> Iterator[Parsed]:
+    if fmt == ".txt":
+        return parse_txt(source, stream)
+    if fmt == ".jsonl":
+        return parse_jsonl(source, stream, config)
+    return parse_parquet(source, stream, config)
+
+
+def iter_texts(patterns: list[str], config: ReadConfig = ReadConfig()) -> Iterator[str]:
+    """The text of every readable record in the files `patterns` match, outside Beam (for
+    training on a corpus the pipeline could read); unreadable records are skipped here, where
+    the pipeline would dead-letter them."""
+    from apache_beam.io.filesystems import FileSystems
+
+    for path in expand_inputs(patterns):
+        fmt = file_format(path)
+        if fmt is None:
+            continue
+        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as stream:
+            for item in parse_stream(path, fmt, stream, config):
+                if isinstance(item, Record):
+                    yield item.text
+
+
 class ParseFileFn(beam.DoFn):
     """ReadableFile -> Records, with every unreadable record or file tagged as a dead letter."""
 
@@ -145,13 +169,7 @@ class ParseFileFn(beam.DoFn):
             if fmt is None:
                 raise ValueError(f"unsupported_format: expected one of {', '.join(FORMATS)}")
             with readable.open(compression_type=CompressionTypes.AUTO) as stream:
-                if fmt == ".txt":
-                    parsed = parse_txt(source, stream)
-                elif fmt == ".jsonl":
-                    parsed = parse_jsonl(source, stream, self._config)
-                else:
-                    parsed = parse_parquet(source, stream, self._config)
-                for item in parsed:
+                for item in parse_stream(source, fmt, stream, self._config):
                     position = item.position
                     yield from self._emit(item)
         except Exception as e:  # a broken file must not fail the job: record where it broke

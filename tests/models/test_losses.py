@@ -98,3 +98,54 @@ def test_joint_forward_matches_separate_calls(encoder):
 def test_config_dict():
     assert AMSoftmaxInBatchLoss(Normalize()).get_config_dict() == {
         "scale": 30.0, "margin": 0.2, "symmetric": True, "joint_forward": True}
+
+
+# --- the comparison losses (issue 6): each a module of its own, same inputs ---------------------
+
+from wenmai.models.losses import (LOSSES, AngularMarginInBatchLoss, ContrastiveInBatchLoss,  # noqa: E402
+                                  NormalizedSoftmaxInBatchLoss)
+
+
+def _unit(rows):
+    return {"x": F.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)}
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_prefers_aligned_pairs_and_backpropagates(name):
+    model = Normalize()
+    loss_fn = LOSSES[name](model, joint_forward=False)
+    a = _unit([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    aligned = loss_fn([a, _unit([[1, 0.1, 0], [0, 1, 0.1], [0.1, 0, 1]])])
+    crossed = loss_fn([a, _unit([[0, 1, 0], [0, 0, 1], [1, 0, 0]])])
+    assert aligned.dim() == 0 and aligned < crossed
+    crossed.backward()
+    assert model.w.grad is not None
+
+
+def test_angular_margin_moves_the_angle_and_stays_monotone():
+    loss = AngularMarginInBatchLoss(Normalize(), margin=0.3)
+    cos = torch.tensor([[math.cos(0.5), 0.2], [0.1, math.cos(3.0)]])
+    eye = torch.eye(2, dtype=torch.bool)
+    out = loss.with_margin(cos, eye)
+    assert out[0, 0].item() == pytest.approx(math.cos(0.8), abs=1e-5)  # cos(θ + m)
+    assert out[0, 1].item() == pytest.approx(0.2)  # other classes untouched
+    # θ = 3.0 > π - m: the fallback cos θ - m sin m, below cos θ and no wrap-around
+    assert out[1, 1].item() == pytest.approx(math.cos(3.0) - 0.3 * math.sin(0.3), abs=1e-5)
+
+
+def test_softmax_has_no_margin_and_am_has_one():
+    cos = torch.full((2, 2), 0.5)
+    eye = torch.eye(2, dtype=torch.bool)
+    assert torch.equal(NormalizedSoftmaxInBatchLoss(Normalize()).with_margin(cos, eye), cos)
+    am = AMSoftmaxInBatchLoss(Normalize(), margin=0.2).with_margin(cos, eye)
+    assert am[0, 0].item() == pytest.approx(0.3) and am[0, 1].item() == pytest.approx(0.5)
+
+
+def test_contrastive_is_zero_when_positives_match_and_negatives_are_beyond_the_margin():
+    loss = ContrastiveInBatchLoss(Normalize(), margin=0.5, joint_forward=False)
+    a = _unit([[1, 0], [0, 1]])
+    assert loss([a, a]).item() == pytest.approx(0.0, abs=1e-6)  # cos(a0, a1) = 0 < 0.5
+    close = _unit([[1, 0], [0.8, 0.6]])  # the two classes at cos 0.8: a negative above the margin
+    assert loss([close, close]).item() == pytest.approx(0.3 ** 2, abs=1e-5)
+    # the same pair marked as one group is not a negative
+    assert loss([close, close], torch.tensor([0, 0])).item() == pytest.approx(0.0, abs=1e-6)

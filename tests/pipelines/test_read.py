@@ -96,3 +96,15 @@ def test_nul_byte_marks_a_line_as_binary():
     records = _txt(b"ok\n\x00\x01\x02\n")
     assert records[0].text == "ok"
     assert records[1].reason == "binary: NUL byte" and records[1].position == 1
+
+
+def test_iter_texts_reads_every_format_outside_beam(tmp_path):
+    import gzip
+
+    from wenmai.pipelines.read import iter_texts
+
+    (tmp_path / "a.txt").write_text("第一行\n第二行\n", encoding="utf-8")
+    with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write('{"text": "压缩的"}\n{oops\n')
+    pq.write_table(pa.table({"text": ["表格行"]}), tmp_path / "c.parquet")
+    assert sorted(iter_texts([str(tmp_path / "*")])) == sorted(["第一行", "第二行", "压缩的", "表格行"])
