@@ -40,7 +40,6 @@ from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
 from wenmai.models.evaluate import (best_threshold, pair_similarities, read_pairs, score_pairs,
                                     tfidf_similarities)
-from wenmai.models.losses import AMSoftmaxInBatchLoss
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 from wenmai.models.vocab import Vocab
 
@@ -81,7 +80,8 @@ class EncoderTrainConfig:
     word_dim: int = 64  # 0: characters only
     hidden: int = 256
     n_layers: int = 1
-    cell: str = "gru"
+    cell: str = "gru"  # gru | lstm | onlstm
+    chunk_size: int = 8  # onlstm: neurons per master-gate chunk
     pooling: str = "mean_max"
     embed_pool: bool = False  # concatenate mean-pooled input embeddings (bag of characters)
     dim: int = 256
@@ -90,6 +90,19 @@ class EncoderTrainConfig:
     max_chars: int = 6000  # character vocabulary cap (most frequent in the training sentences)
     max_words: int = 20000  # jieba word vocabulary cap (keeps the shipped dir well under 20 MB)
     min_word_count: int = 2  # words seen once stay <unk>: their vectors would barely train
+    # --- objective
+    # amsoftmax: the paraphrase-pair recipe above, with --loss. infomax: Deep InfoMax, no labels
+    # (models/infomax.py) on --corpus (any files the pipeline reads), else on the train files'
+    # sentences; the held-out slice is only reported, never used to pick an epoch.
+    objective: str = "amsoftmax"
+    loss: str = "amsoftmax"  # amsoftmax | angular | softmax | contrastive (models/losses.py)
+    corpus: tuple[str, ...] = ()  # infomax: globs of .txt/.jsonl/.parquet(.gz) to train on
+    corpus_max_texts: int = 200_000  # infomax: read at most this many texts of them
+    infomax_alpha: float = 0.5  # global term weight
+    infomax_beta: float = 1.0  # local term weight
+    infomax_gamma: float = 0.1  # prior (KL) term weight
+    init_from: str = ""  # a model directory to start from (its vocabulary and shape), e.g.
+    # an infomax run before AM-Softmax fine-tuning
     # --- optimisation
     epochs: int = 10
     batch_size: int = 128  # (anchor, positive) rows per batch = in-batch classes
@@ -342,6 +355,52 @@ def _make_batches(data: PairData, encoded, cfg: EncoderTrainConfig):
     return batches, steps
 
 
+def _sentence_batches(encoded: list, cfg: EncoderTrainConfig):
+    """`batches(epoch)` for an unsupervised objective: every sentence once, shuffled."""
+    steps = max(1, len(encoded) // cfg.batch_size)
+
+    def batches(epoch: int):
+        order = list(range(len(encoded)))
+        random.Random(cfg.seed * 1000 + epoch).shuffle(order)
+        for k in range(steps):
+            chunk = order[k * cfg.batch_size:(k + 1) * cfg.batch_size]
+            yield [_features([encoded[i] for i in chunk])], None
+
+    return batches, steps
+
+
+def _corpus_texts(cfg: EncoderTrainConfig, data: "PairData") -> list[str]:
+    """InfoMax training texts: the --corpus files (deduplicated, capped), else the sentences of
+    the train files; never a sentence of the held-out slice."""
+    from wenmai.pipelines.clean import normalize_text
+    from wenmai.pipelines.read import iter_texts
+
+    held_out = {t for a, b, _ in data.dev.values() for t in a + b}
+    if not cfg.corpus:
+        return list(data.texts)
+    texts: dict[str, None] = {}
+    for raw in iter_texts(list(cfg.corpus)):
+        text = normalize_text(raw)
+        if text and text not in held_out:
+            texts.setdefault(text, None)
+            if len(texts) >= cfg.corpus_max_texts:
+                break
+    return list(texts)
+
+
+def build_loss(model: SentenceEncoder, cfg: EncoderTrainConfig):
+    from wenmai.models.infomax import InfoMaxLoss
+    from wenmai.models.losses import LOSSES
+
+    if cfg.objective == "infomax":
+        return InfoMaxLoss(model, cfg.infomax_alpha, cfg.infomax_beta, cfg.infomax_gamma)
+    if cfg.objective != "amsoftmax":
+        raise ValueError(f"--objective {cfg.objective!r}: expected amsoftmax or infomax")
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"--loss {cfg.loss!r}: expected one of {', '.join(sorted(LOSSES))}")
+    return LOSSES[cfg.loss](model, scale=cfg.scale, margin=cfg.margin)
+
+
 # --------------------------------------------------------------------------------------------------
 # dev evaluation (held-out train-role slice)
 
@@ -384,10 +443,15 @@ def _card(cfg: EncoderTrainConfig, data: PairData, vocab: Vocab, model: Sentence
     lines = [
         "# wenmai sentence encoder",
         "",
-        "Character + jieba-word embeddings -> bidirectional GRU -> masked mean+max pooling -> linear "
-        "-> L2-normalised vector. Trained with AM-Softmax over in-batch classes (margin "
-        f"{cfg.margin}, scale {cfg.scale}, symmetric), hard negatives from labelled negative pairs: "
-        f"{cfg.hard_negatives}.",
+        f"Character + jieba-word embeddings -> bidirectional {cfg.cell.upper()} -> masked "
+        f"{cfg.pooling} pooling -> linear -> L2-normalised vector. "
+        + (f"Trained without labels by Deep InfoMax (global {cfg.infomax_alpha:g}, local "
+           f"{cfg.infomax_beta:g}, prior KL {cfg.infomax_gamma:g}) on "
+           f"{', '.join(cfg.corpus) or 'the train files sentences'}."
+           if cfg.objective == "infomax" else
+           f"Trained with the in-batch `{cfg.loss}` loss (margin {cfg.margin}, scale {cfg.scale}), "
+           f"hard negatives from labelled negative pairs: {cfg.hard_negatives}.")
+        + (f" Started from {cfg.init_from}." if cfg.init_from else ""),
         "",
         f"- recipe: {cfg.epochs} epochs, batch {cfg.batch_size} pairs, AdamW lr {cfg.lr:g} "
         f"(warmup {cfg.warmup_steps} steps, cosine), weight EMA {cfg.ema_decay:g}, dropout "
@@ -466,7 +530,10 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
     import jieba
 
     jieba.setLogLevel(logging.WARNING)
-    all_texts = list(dict.fromkeys(data.texts + [t for a, b, _ in data.dev.values() for t in a + b]))
+    unsupervised = cfg.objective == "infomax"
+    train_texts = _corpus_texts(cfg, data) if unsupervised else data.texts
+    all_texts = list(dict.fromkeys(train_texts + data.texts
+                                   + [t for a, b, _ in data.dev.values() for t in a + b]))
     words = {t: jieba.lcut(t) for t in all_texts}
     pre_texts: list[str] = []
     budget = cfg.pretrain_max_chars
@@ -477,12 +544,20 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
             pre_texts.append(t)
             budget -= len(t)
     pre_words = [jieba.lcut(t) for t in pre_texts]
-    segmented = list(zip(data.texts, (words[t] for t in data.texts))) + list(zip(pre_texts, pre_words))
-    vocab = Vocab.build(segmented, max_chars=cfg.max_chars, max_words=cfg.max_words, min_count=1)
-    if cfg.min_word_count > 1:  # rebuild the word table with the count floor
-        kept = Vocab.build(segmented, max_chars=cfg.max_chars, max_words=cfg.max_words,
-                           min_count=cfg.min_word_count)
-        vocab = Vocab(vocab.chars, kept.words)
+    segmented = list(zip(train_texts, (words[t] for t in train_texts))) + list(zip(pre_texts,
+                                                                                  pre_words))
+    start = None
+    if cfg.init_from:  # continue from a trained encoder: its vocabulary, shape and weights
+        from wenmai.models.encoder import load_encoder
+
+        start, vocab = load_encoder(cfg.init_from)
+    else:
+        vocab = Vocab.build(segmented, max_chars=cfg.max_chars, max_words=cfg.max_words,
+                            min_count=1)
+        if cfg.min_word_count > 1:  # rebuild the word table with the count floor
+            kept = Vocab.build(segmented, max_chars=cfg.max_chars, max_words=cfg.max_words,
+                               min_count=cfg.min_word_count)
+            vocab = Vocab(vocab.chars, kept.words)
     encoded = [vocab.encode(t, words[t], cfg.max_len) for t in data.texts]
     log.info("%d training sentences, %d positive pairs, %d singles, vocab %s, %.0fs",
              len(data.texts), len(data.positives), len(data.singles), vocab, time.time() - t0)
@@ -490,10 +565,15 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
     # --- model, loss, trainer
     enc_cfg = EncoderConfig(char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words,
                             char_dim=cfg.char_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
-                            n_layers=cfg.n_layers, cell=cfg.cell, pooling=cfg.pooling,
+                            n_layers=cfg.n_layers, cell=cfg.cell, chunk_size=cfg.chunk_size,
+                            pooling=cfg.pooling,
                             embed_pool=cfg.embed_pool, dim=cfg.dim, dropout=cfg.dropout, max_len=128)
+    if start is not None:
+        enc_cfg = dataclasses.replace(start.config, dropout=cfg.dropout)
     model = SentenceEncoder(enc_cfg)
-    if cfg.pretrain_files:  # count-based vectors from all train-role text we hold
+    if start is not None:
+        model.load_state_dict(start.state_dict())
+    elif cfg.pretrain_files:  # count-based vectors from all train-role text we hold
         char_seqs = [[vocab.char_id(c) for c in t] for t, _ in segmented]
         word_seqs = [[vocab.word_id(w) for w in ws] for _, ws in segmented]
         n_c = _init_embedding(model.char_emb, ppmi_svd(char_seqs, vocab.n_chars, cfg.char_dim,
@@ -502,11 +582,16 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
                                                        cfg.ppmi_window, cfg.seed))
         log.info("PPMI-SVD init from %d texts (%d chars): %d char and %d word vectors, %.0fs",
                  len(segmented), sum(len(t) for t, _ in segmented), n_c, n_w, time.time() - t0)
-    loss_fn = AMSoftmaxInBatchLoss(model, scale=cfg.scale, margin=cfg.margin)
-    batches, steps = _make_batches(data, encoded, cfg)
+    loss_fn = build_loss(model, cfg)
+    if unsupervised:
+        batches, steps = _sentence_batches(
+            [vocab.encode(t, words[t], cfg.max_len) for t in train_texts], cfg)
+    else:
+        batches, steps = _make_batches(data, encoded, cfg)
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
-                                ema_decay=cfg.ema_decay, best_metric="dev_spearman",
+                                ema_decay=cfg.ema_decay,
+                                best_metric=None if unsupervised else "dev_spearman",
                                 best_mode="max", seed=cfg.seed, progress=cfg.progress)
     segment = words.__getitem__
     trainer = Trainer(model, loss_fn, trainer_cfg,
