@@ -37,7 +37,8 @@ BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "titler": ("wenmai.bench", "main_titler"),
               "knn": ("wenmai.benchmarks.knn", "main"),
               "bert": ("wenmai.benchmarks.bert", "main"),
-              "job": ("wenmai.benchmarks.job", "main")}
+              "job": ("wenmai.benchmarks.job", "main"),
+              "encoders": ("wenmai.benchmarks.encoders", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),

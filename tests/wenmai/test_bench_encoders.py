@@ -1,0 +1,52 @@
+"""`wenmai bench encoders` end to end on a tiny data directory laid out like ../shared/data."""
+import json
+
+from wenmai.benchmarks.encoders import REFERENCES, ROWS, main, summarise
+
+from ..models.test_train_encoder import CITIES, TOPICS
+
+TINY_TRAIN = ("--train-files pairs.tsv --dev-files pairs.tsv --dev-sizes 12 --char-dim 16 "
+              "--word-dim 8 --hidden 16 --dim 16 --batch-size 8 --warmup-steps 2 "
+              "--corpus-max-texts 200")
+
+
+def _data(root):
+    pairs, labelled = [], []
+    for i, c in enumerate(CITIES):
+        for j, (a, b) in enumerate(TOPICS):
+            pairs.append(f"{a.format(c=c)}\t{b.format(c=c)}\t1")
+            pairs.append(f"{a.format(c=c)}\t{TOPICS[(j + 1) % 4][1].format(c=CITIES[i - 1])}\t0")
+            labelled.append(f"t{j}\t{a.format(c=c)}")
+    files = {"pairs.tsv": pairs, "similarity/lcqmc/test.tsv": pairs,
+             "similarity/afqmc/dev.tsv": pairs, "similarity/stsb_zh/dev.tsv": pairs,
+             "topics/thucnews/dev.tsv": labelled,
+             "topics/tnews/unlabeled.txt": [p.split("\t")[1] for p in pairs],
+             "titles/lcsts/train.jsonl": [json.dumps({"text": p.split("\t")[0]}, ensure_ascii=False)
+                                          for p in pairs]}
+    for name, lines in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root
+
+
+def test_summarise_mean_and_spread():
+    out = summarise([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}])
+    assert out == {"a": {"mean": 2.0, "spread": 2.0}, "b": {"mean": 2.0, "spread": 0.0}}
+
+
+def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):
+    data = _data(tmp_path / "data")
+    out = tmp_path / "docs" / "encoders"
+    report = main(["--data-dir", str(data), "--runs", str(tmp_path / "runs"), "--epochs", "1",
+                   "--threads", "1", "--train-args", TINY_TRAIN, "--out", str(out)])
+    assert set(report["rows"]) == set(ROWS) | set(REFERENCES)
+    for name, row in report["rows"].items():
+        assert -1 <= row["lcqmc_test"]["mean"] <= 1 and 0 <= row["nmi"]["mean"] <= 1, name
+        assert ("sentences_per_s" in row) == (name != "char_tfidf")
+    table = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert all(f"| {name} |" in table for name in report["rows"])
+    assert json.loads(out.with_suffix(".json").read_text())["seeds"] == [1337]
+    # the infomax_am row started from the infomax row's weights
+    card = (tmp_path / "runs" / "seed1337" / "infomax_am" / "encoder" / "README.md").read_text()
+    assert "Started from" in card and "infomax" in card

@@ -1,0 +1,235 @@
+"""`wenmai bench encoders`: the encoder variants side by side, trained on the same data with the
+same budget and fixed seeds, scored on the same report files; writes docs/encoders.{md,json}.
+
+Rows (each trained by `wenmai train encoder` with the shared budget flags):
+    gru_am       GRU + AM-Softmax over in-batch classes (the shipped recipe's objective)
+    gru_angular  GRU + additive angular margin (ArcFace-style)
+    gru_softmax  GRU + normalised softmax, no margin
+    gru_inbatch  GRU + pairwise contrastive loss with in-batch negatives
+    onlstm_am    ON-LSTM + AM-Softmax
+    infomax      GRU + Deep InfoMax on unlabelled text only (no labels at all)
+    infomax_am   the infomax row's encoder fine-tuned with AM-Softmax
+and two references that are not trained: `random` (the gru_am shape and vocabulary, random
+weights) and `char_tfidf` (character 1-2-gram TF-IDF; for clustering reduced to 256 dimensions
+by truncated SVD so that the same kNN graph and InfoMap run on it).
+
+Columns: Spearman on LCQMC test, AFQMC dev, STS-B dev (`wenmai eval encoder`), THUCNews-dev
+clustering NMI and V-measure with the pipeline's InfoMap and with k-means told the true k
+(`wenmai eval cluster`), and sentences/s of a bare batched loop on the same 5,000 headlines.
+With several `--seeds`, each cell is the mean and the spread (max - min) across them.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from wenmai.config import ArgumentParser
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+ROWS = {
+    "gru_am": [],
+    "gru_angular": ["--loss", "angular"],
+    "gru_softmax": ["--loss", "softmax"],
+    "gru_inbatch": ["--loss", "contrastive"],
+    "onlstm_am": ["--cell", "onlstm"],
+    "infomax": ["--objective", "infomax"],
+    "infomax_am": [],  # --init-from the infomax row's model
+}
+REFERENCES = ("random", "char_tfidf")
+PAIRS = {"lcqmc_test": "similarity/lcqmc/test.tsv", "afqmc_dev": "similarity/afqmc/dev.tsv",
+         "stsb_dev": "similarity/stsb_zh/dev.tsv"}
+CLUSTER_FILE = "topics/thucnews/dev.tsv"
+# unlabelled train-role text in formats the pipeline reads (headlines; Weibo posts' "text")
+UNLABELLED = ("topics/tnews/unlabeled.txt", "titles/lcsts/train.jsonl")
+SPEED_TEXTS = "topics/tnews/unlabeled.txt"
+
+
+@dataclass(frozen=True)
+class Budget:
+    epochs: int = 3
+    max_pairs: int = 0  # 0: every training pair each epoch
+    threads: int = 2
+    extra: tuple[str, ...] = ()  # more `wenmai train encoder` flags, the same for every row
+
+
+def train_row(row: str, out: Path, data_dir: Path, seed: int, budget: Budget,
+              infomax_dir: Optional[Path] = None) -> Path:
+    """Trains one row into `out/encoder` (skipped when it is already there) and returns `out`."""
+    from wenmai.models.train_encoder import main as train
+
+    if (out / "encoder" / "model.safetensors").is_file():
+        return out
+    flags = ["--data-dir", str(data_dir), "--out", str(out / "encoder"), "--seed", str(seed),
+             "--epochs", str(budget.epochs), "--max-pairs", str(budget.max_pairs),
+             "--threads", str(budget.threads), *budget.extra, *ROWS[row]]
+    if row == "infomax":
+        flags += ["--corpus", *[str(data_dir / f) for f in UNLABELLED]]
+    if row == "infomax_am":
+        flags += ["--init-from", str(infomax_dir / "encoder")]
+    train(flags)
+    return out
+
+
+def random_reference(like: Path, out: Path, seed: int) -> Path:
+    """The shape and vocabulary of `like` (a models dir) with freshly initialised weights."""
+    import torch
+
+    from wenmai.models.checkpoint import read_config, save_pretrained
+    from wenmai.models.encoder import SentenceEncoder, load_encoder
+
+    model, vocab = load_encoder(like / "encoder")
+    torch.manual_seed(seed)
+    meta = read_config(like / "encoder")
+    save_pretrained(SentenceEncoder(model.config), out / "encoder", vocab=vocab,
+                    card="randomly initialised reference (wenmai bench encoders)",
+                    extra={"threshold": meta.get("threshold", 0.5)})
+    return out
+
+
+def tfidf_vectors(texts: list[str], dim: int = 256, seed: int = 0) -> np.ndarray:
+    from sklearn.decomposition import TruncatedSVD
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    sparse = TfidfVectorizer(analyzer="char", ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
+    dense = TruncatedSVD(n_components=min(dim, sparse.shape[1] - 1), random_state=seed).fit_transform(sparse)
+    return (dense / np.maximum(np.linalg.norm(dense, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def cluster_scores(vectors: np.ndarray, labels: list[str], seed: int) -> dict:
+    from sklearn.cluster import KMeans
+
+    from wenmai.config import ClusterConfig, GraphConfig
+    from wenmai.eval_cluster import cluster, scores
+
+    ours = scores(labels, cluster(vectors, GraphConfig(), ClusterConfig(seed=seed)))
+    k = len(set(labels))
+    km = scores(labels, KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vectors))
+    return {"nmi": ours["nmi"], "v_measure": ours["v_measure"], "kmeans_nmi": km["nmi"],
+            "kmeans_v_measure": km["v_measure"]}
+
+
+def score_row(models_dir: Optional[Path], data_dir: Path, seed: int) -> dict:
+    """Every column for a trained models dir, or for char TF-IDF when `models_dir` is None."""
+    from wenmai.bench import bare_loop, load_docs
+    from wenmai.config import InferenceConfig
+    from wenmai.eval_cluster import embed, read_labelled
+    from wenmai.models.evaluate import (evaluate_encoder, read_pairs, score_pairs,
+                                        tfidf_similarities)
+
+    row = {}
+    for name, path in PAIRS.items():
+        if models_dir is None:
+            a, b, y = read_pairs(data_dir / path)
+            row[name] = score_pairs(tfidf_similarities(a, b), y, None)["spearman"]
+        else:
+            row[name] = evaluate_encoder(data_dir / path, models_dir)["spearman"]
+    labels, texts = read_labelled(data_dir / CLUSTER_FILE)
+    vectors = tfidf_vectors(texts, seed=seed) if models_dir is None else \
+        embed(texts, models_dir, InferenceConfig())
+    row.update(cluster_scores(vectors, labels, seed))
+    if models_dir is not None:
+        docs = load_docs(data_dir / SPEED_TEXTS, 5_000)
+        row["sentences_per_s"] = bare_loop(docs, models_dir, InferenceConfig(), 256)["sentences_per_s"]
+    return row
+
+
+def summarise(per_seed: list[dict]) -> dict:
+    """Mean and spread (max - min) of each figure across seeds."""
+    out = {}
+    for key in per_seed[0]:
+        values = [r[key] for r in per_seed if r.get(key) is not None]
+        out[key] = {"mean": float(np.mean(values)), "spread": float(np.ptp(values))}
+    return out
+
+
+COLUMNS = [("lcqmc_test", "LCQMC test ρ"), ("afqmc_dev", "AFQMC dev ρ"), ("stsb_dev", "STS-B dev ρ"),
+           ("nmi", "THUCNews NMI (InfoMap)"), ("v_measure", "V (InfoMap)"),
+           ("kmeans_nmi", "NMI (k-means, true k)"), ("kmeans_v_measure", "V (k-means)"),
+           ("sentences_per_s", "sentences/s")]
+
+
+def markdown(report: dict) -> str:
+    seeds = report["seeds"]
+    lines = [
+        "# Encoder variants, measured",
+        "",
+        f"`{report['command']}` (seeds {', '.join(map(str, seeds))}; {report['budget']['epochs']} "
+        f"epochs per row, {report['budget']['threads']} CPU threads). Every trained row sees the same "
+        "train-role pairs (or, for infomax, only unlabelled text) with the same budget; the report "
+        "files are only scored. Cells: mean over seeds, with the spread (max - min) when there are "
+        "several.",
+        "",
+        "| row | " + " | ".join(title for _, title in COLUMNS) + " |",
+        "|---|" + "---|" * len(COLUMNS),
+    ]
+    for name, row in report["rows"].items():
+        cells = []
+        for key, _ in COLUMNS:
+            cell = row.get(key)
+            if cell is None:
+                cells.append("–")
+            elif key == "sentences_per_s":
+                cells.append(f"{cell['mean']:,.0f}")
+            else:
+                spread = f" ± {cell['spread'] / 2:.3f}" if len(seeds) > 1 else ""
+                cells.append(f"{cell['mean']:.3f}{spread}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", f"Total time: {report['seconds'] / 60:.1f} min.", ""]
+    return "\n".join(lines)
+
+
+def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
+                   rows: list[str], command: str) -> dict:
+    start = time.time()
+    results: dict[str, list[dict]] = {name: [] for name in rows + list(REFERENCES)}
+    for seed in seeds:
+        trained = {}
+        for row in rows:
+            if row == "infomax_am" and "infomax" not in trained:  # its starting point
+                trained["infomax"] = train_row("infomax", runs / f"seed{seed}" / "infomax",
+                                               data_dir, seed, budget)
+            trained[row] = train_row(row, runs / f"seed{seed}" / row, data_dir, seed, budget,
+                                     infomax_dir=trained.get("infomax"))
+            results[row].append(score_row(trained[row], data_dir, seed))
+            print(f"seed {seed} {row}: {json.dumps(results[row][-1])}", flush=True)
+        like = trained.get("gru_am") or next(iter(trained.values()))
+        results["random"].append(score_row(random_reference(like, runs / f"seed{seed}" / "random",
+                                                            seed), data_dir, seed))
+        results["char_tfidf"].append(score_row(None, data_dir, seed))
+    return {"command": command, "seeds": seeds, "budget": budget.__dict__,
+            "rows": {name: summarise(r) for name, r in results.items() if r},
+            "seconds": time.time() - start}
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    import sys
+
+    parser = ArgumentParser(prog="wenmai bench encoders", description=__doc__.split("\n")[0])
+    parser.add_argument("--data-dir", type=Path, default=DATA)
+    parser.add_argument("--runs", type=Path, default=Path("runs/encoders"),
+                        help="where the trained rows go (a finished row is reused)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--epochs", type=int, default=Budget.epochs)
+    parser.add_argument("--max-pairs", type=int, default=Budget.max_pairs)
+    parser.add_argument("--threads", type=int, default=Budget.threads)
+    parser.add_argument("--train-args", default="",
+                        help="more `wenmai train encoder` flags for every row, in one string")
+    parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
+                        help="writes OUT.md and OUT.json")
+    args = parser.parse_args(argv)
+    command = "wenmai bench encoders " + " ".join(argv if argv is not None else sys.argv[2:])
+    report = bench_encoders(args.data_dir, args.runs, args.seeds,
+                            Budget(args.epochs, args.max_pairs, args.threads,
+                                   tuple(args.train_args.split())), args.rows,
+                            command.strip())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    print(markdown(report))
+    return report
