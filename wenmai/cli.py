@@ -38,7 +38,8 @@ BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "knn": ("wenmai.benchmarks.knn", "main"),
               "bert": ("wenmai.benchmarks.bert", "main"),
               "job": ("wenmai.benchmarks.job", "main"),
-              "encoders": ("wenmai.benchmarks.encoders", "main")}
+              "encoders": ("wenmai.benchmarks.encoders", "main"),
+              "efficiency": ("wenmai.benchmarks.efficiency", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
