@@ -263,7 +263,7 @@ def _block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tens
 
 @torch.no_grad()
 def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_len: int = 32,
-                length_alpha: float = 1.0, no_repeat_ngram: int = 3
+                length_alpha: float = 1.0, no_repeat_ngram: int = 3, no_stutter: bool = True
                 ) -> tuple[list[list[int]], list[float]]:
     """Batched beam search: source ids [B, S] -> per row (title ids without </s>, score).
 
@@ -271,6 +271,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     by length**length_alpha (length counts </s>), so 1.0 ranks by log-probability per character;
     finished hypotheses keep their slot and score. The returned score is always the summed
     log-probability per token (title characters + </s> when it ended). beam_size 1 is greedy.
+    `no_stutter` forbids a character right after itself: a character-level pointer otherwise
+    stutters ("乙乙醇醇"), which n-gram blocking alone does not stop.
     """
     assert beam_size >= 1 and max_title_len >= 1
     B, K = src.size(0), beam_size
@@ -293,6 +295,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
         if seqs.size(1) >= max_title_len:  # the title is full: only </s> may follow
             logp[:, EOS_ID + 1:] = float("-inf")
         logp = _block_repeats(logp, seqs, no_repeat_ngram)
+        if no_stutter and seqs.size(1) > 0:
+            logp.scatter_(1, seqs[:, -1:], float("-inf"))
         # a finished hypothesis extends only by padding, at no cost
         logp = torch.where(finished.unsqueeze(1), torch.full_like(logp, float("-inf")), logp)
         logp[:, PAD_ID] = torch.where(finished, 0.0, float("-inf"))
@@ -335,8 +339,8 @@ def _pad(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
 def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_size: int = 1,
                     max_title_len: int = 32, device: Optional[torch.device] = None, *,
                     max_len: Optional[int] = None, batch_size: int = 64,
-                    length_alpha: float = 1.0, no_repeat_ngram: int = 3
-                    ) -> list[tuple[str, float]]:
+                    length_alpha: float = 1.0, no_repeat_ngram: int = 3,
+                    no_stutter: bool = True) -> list[tuple[str, float]]:
     """(title, log-probability per character) for each text, in input order.
 
     Texts are sorted by length and decoded `batch_size` at a time, each batch padded to its own
@@ -355,7 +359,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         ids, scores = beam_search(model, _pad([encoded[i] for i in idx], device), beam_size,
-                                  max_title_len, length_alpha, no_repeat_ngram)
+                                  max_title_len, length_alpha, no_repeat_ngram, no_stutter)
         for i, title, score in zip(idx, ids, scores):
             out[i] = ("".join(vocab.chars[t] for t in title), score)
     model.train(was_training)

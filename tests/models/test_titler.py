@@ -86,7 +86,8 @@ def _reference_greedy(model, src_row, max_title_len):
 
 def test_beam_size_one_is_greedy(model, vocab):
     src = _src(vocab, TEXTS)
-    titles, scores = beam_search(model, src, beam_size=1, max_title_len=7, no_repeat_ngram=0)
+    titles, scores = beam_search(model, src, beam_size=1, max_title_len=7, no_repeat_ngram=0,
+                                 no_stutter=False)
     for row, title, score in zip(src, titles, scores):
         ref_title, ref_score = _reference_greedy(model, row, 7)
         assert title == ref_title
@@ -106,8 +107,10 @@ def test_batched_equals_one_at_a_time(model, vocab, beam_size):
 
 def test_wider_beam_finds_at_least_as_probable_titles(model, vocab):
     src = _src(vocab, TEXTS)
-    _, greedy = beam_search(model, src, beam_size=1, max_title_len=6, no_repeat_ngram=0)
-    _, wide = beam_search(model, src, beam_size=5, max_title_len=6, no_repeat_ngram=0)
+    _, greedy = beam_search(model, src, beam_size=1, max_title_len=6, no_repeat_ngram=0,
+                            no_stutter=False)
+    _, wide = beam_search(model, src, beam_size=5, max_title_len=6, no_repeat_ngram=0,
+                          no_stutter=False)
     assert all(w >= g - 1e-5 for w, g in zip(wide, greedy))
 
 
@@ -126,12 +129,16 @@ def test_repetition_blocking(vocab, n):
         model.out_bias[loop] = 100.0
         model.out_bias[EOS_ID] = -100.0
     src = _src(vocab, TEXTS)
-    free, _ = beam_search(model, src, beam_size=2, max_title_len=8, no_repeat_ngram=0)
+    free, _ = beam_search(model, src, beam_size=2, max_title_len=8, no_repeat_ngram=0,
+                          no_stutter=False)
     assert all(title == [loop] * 8 for title in free)  # without blocking it loops
     titles, _ = beam_search(model, src, beam_size=2, max_title_len=8, no_repeat_ngram=n)
     for title in titles:
         grams = [tuple(title[i:i + n]) for i in range(len(title) - n + 1)]
         assert len(grams) == len(set(grams)) and len(title) == 8
+    unstuttered, _ = beam_search(model, src, beam_size=2, max_title_len=8, no_repeat_ngram=0)
+    for title in unstuttered:  # no_stutter (default): never the same character twice in a row
+        assert all(a != b for a, b in zip(title, title[1:])) and loop in title
 
 
 def test_max_title_length(vocab):
