@@ -39,7 +39,8 @@ BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "bert": ("wenmai.benchmarks.bert", "main"),
               "job": ("wenmai.benchmarks.job", "main"),
               "encoders": ("wenmai.benchmarks.encoders", "main"),
-              "efficiency": ("wenmai.benchmarks.efficiency", "main")}
+              "efficiency": ("wenmai.benchmarks.efficiency", "main"),
+              "report": ("wenmai.benchmarks.report", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),

@@ -1,0 +1,65 @@
+"""The benchmark report renders every section from its result dict (no timing is asserted)."""
+import json
+
+from wenmai.benchmarks import report as bench_report
+from wenmai.benchmarks.report import RENDER, SECTIONS, command, markdown, run_report
+
+SAMPLE = {
+    "encoder": {"n": 10, "max_batch_tokens": 4096,
+                "bare_loop": {"sentences_per_s": 100.0, "padding_efficiency": 0.5},
+                "pipeline_buckets_group": {"sentences_per_s": 90.0, "padding_efficiency": 0.9,
+                                           "efficiency_vs_bare": 0.9},
+                "pipeline_buckets_off": {"sentences_per_s": 80.0, "padding_efficiency": 0.5,
+                                         "efficiency_vs_bare": 0.8}},
+    "bert": {"n": 5, "mean_chars": 20.0, "batch_size": 64, "device": "cpu", "speedup": 25.0,
+             "ours": {"parameters": 3.6e6, "sentences_per_s": 2500.0},
+             "bert_base": {"parameters": 102e6, "sentences_per_s": 100.0}},
+    "titler": {"n": 5, "max_len": 256, "batch_size": 64,
+               "beams": {"1": {"titles_per_s": 60.0, "slowdown_vs_greedy": 1.0, "mean_title_chars": 12.0},
+                         "4": {"titles_per_s": 20.0, "slowdown_vs_greedy": 3.0, "mean_title_chars": 13.0}}},
+    "titler_pipeline": {"model": "titler", "items": 5, "bare_items_per_s": 10.0,
+                        "pipeline_items_per_s": 9.0, "efficiency": 0.9},
+    "extractor": {"attention": [{"length": 512, "attention": "full", "ms_per_layer": 3.0,
+                                 "saved_elements": 1000, "peak_rss_growth_mib": 12.5}],
+                  "forward_equal_width": {"dgcnn": {"sentences_per_s": 900.0},
+                                          "bilstm": {"sentences_per_s": 300.0}},
+                  "extract_trained": {"dgcnn": {"sentences_per_s": 500.0}}},
+    "extractor_pipeline": {"model": "extractor", "items": 5, "bare_items_per_s": 10.0,
+                           "pipeline_items_per_s": 8.0, "efficiency": 0.8},
+    "knn": {"k": 10, "real_vectors": 100, "noise": 0.5,
+            "sizes": [{"n": 100, "indexes": {"exact": {"seconds": 0.1, "recall": 1.0}}}]},
+    "infomap": {"n": 10, "edges": 20, "engines": {"infomap": {"seconds": 1.0, "codelength": 3.0,
+                                                              "clusters": 2, "nmi": 0.5}}},
+    "job": {"runs": [{"n": 1000, "job_seconds": 10.0, "documents_per_s": 100.0,
+                      "peak_rss_mib": 700.0, "stage_share": {"Title": 0.6, "EncodeSentences": 0.2}}]},
+}
+
+
+def test_every_section_renders_and_names_its_command():
+    assert set(RENDER) == set(SECTIONS) == set(SAMPLE)
+    report = {"machine": {"cpus": 2, "cpu": "x86_64", "torch_threads": 2, "gpu": None,
+                          "torch": "2.13.0"}, "finished_at": "now",
+              "sections": {name: {"command": command(name), "seconds": 1.0, "result": result}
+                           for name, result in SAMPLE.items()}}
+    text = markdown(report)
+    assert "**Ours is 25.0x BERT-base**" in text and "Pipeline efficiency **0.90**" in text
+    assert "`wenmai bench knn --sizes 10000 100000`" in text
+    assert "../shared/data/topics/thucnews/dev.tsv" in text  # paths shown relative
+
+
+def test_sections_are_saved_as_they_finish_and_reused(tmp_path, monkeypatch):
+    calls = []
+
+    def fake(argv):
+        calls.append(argv)
+        return SAMPLE["knn"]
+
+    monkeypatch.setitem(SECTIONS, "knn", ("wenmai.benchmarks.report", "_fake_knn", ["--sizes", "1"]))
+    monkeypatch.setattr(bench_report, "_fake_knn", fake, raising=False)
+    out = tmp_path / "bench"
+    run_report(out, ["knn"], reuse=False)
+    run_report(out, ["knn"], reuse=True)  # already there: not run again
+    assert len(calls) == 1
+    saved = json.loads(out.with_suffix(".json").read_text())
+    assert saved["sections"]["knn"]["result"]["k"] == 10 and "## kNN graph" in out.with_suffix(
+        ".md").read_text()

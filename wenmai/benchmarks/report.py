@@ -1,0 +1,197 @@
+"""`wenmai bench report`: every benchmark in one run, written to OUT.json and OUT.md.
+
+Each section is one `wenmai bench ...` command (listed in the report next to its figures) run in
+this process on this machine; its dict goes to OUT.json as soon as it finishes, so a long run
+that stops keeps what it measured (`--reuse` then skips the sections already there). Every
+figure in OUT.md is a ratio or a curve from a single run of its section.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Optional
+
+from wenmai.config import ArgumentParser
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+# name -> (module, function, argv): `wenmai bench <verb> <argv>` runs the same thing
+SECTIONS: dict[str, tuple[str, str, list[str]]] = {
+    "encoder": ("wenmai.bench", "main", ["--limit", "20000"]),
+    "bert": ("wenmai.benchmarks.bert", "main", ["--limit", "2000"]),
+    "titler": ("wenmai.bench", "main_titler", ["--limit", "500"]),
+    "titler_pipeline": ("wenmai.benchmarks.efficiency", "main",
+                        ["--model", "titler", "--limit", "500"]),
+    "extractor": ("wenmai.bench", "main_extractor", []),
+    "extractor_pipeline": ("wenmai.benchmarks.efficiency", "main",
+                           ["--model", "extractor", "--limit", "1000"]),
+    "knn": ("wenmai.benchmarks.knn", "main", ["--sizes", "10000", "100000"]),
+    "infomap": ("wenmai.bench", "main_infomap",
+                ["--labelled", str(DATA / "topics/thucnews/dev.tsv"), "--limit", "10000"]),
+    "job": ("wenmai.benchmarks.job", "main", ["--sizes", "1000", "10000", "100000"]),
+}
+VERBS = {"encoder": "encoder", "bert": "bert", "titler": "titler", "titler_pipeline": "efficiency",
+         "extractor": "extractor", "extractor_pipeline": "efficiency", "knn": "knn",
+         "infomap": "infomap", "job": "job"}
+
+
+def command(name: str) -> str:
+    return " ".join(["wenmai bench", VERBS[name], *SECTIONS[name][2]]).replace(str(DATA),
+                                                                              "../shared/data")
+
+
+def machine() -> dict:
+    import torch
+
+    info = {"cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "gpu": None}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+# --------------------------------------------------------------------------------------------------
+# Markdown, one renderer per section
+
+
+def _encoder(r: dict) -> list[str]:
+    rows = [("bare loop", r["bare_loop"]), ("pipeline, length buckets", r["pipeline_buckets_group"]),
+            ("pipeline, no buckets", r["pipeline_buckets_off"])]
+    return ["| variant | sentences/s | vs bare loop | padding efficiency |", "|---|---|---|---|"] + [
+        f"| {name} | {x['sentences_per_s']:,.0f} | {x.get('efficiency_vs_bare', 1.0):.2f} | "
+        f"{x['padding_efficiency']:.2f} |" for name, x in rows] + [
+        "", f"{r['n']:,} TNEWS headlines, token budget {r['max_batch_tokens']:,} per batch."]
+
+
+def _bert(r: dict) -> list[str]:
+    return ["| encoder | parameters | sentences/s |", "|---|---|---|",
+            f"| ours | {r['ours']['parameters'] / 1e6:.1f} M | {r['ours']['sentences_per_s']:,.0f} |",
+            f"| BERT-base (random init) | {r['bert_base']['parameters'] / 1e6:.1f} M | "
+            f"{r['bert_base']['sentences_per_s']:,.1f} |", "",
+            f"**Ours is {r['speedup']:.1f}x BERT-base** on {r['n']:,} headlines (mean "
+            f"{r['mean_chars']:.1f} characters), batches of {r['batch_size']}, {r['device']}."]
+
+
+def _titler(r: dict) -> list[str]:
+    lines = ["| beam | titles/s | slowdown vs greedy | mean title chars |", "|---|---|---|---|"]
+    for k, row in r["beams"].items():
+        lines.append(f"| {k} | {row['titles_per_s']:,.1f} | {row['slowdown_vs_greedy']:.2f} | "
+                     f"{row['mean_title_chars']:.1f} |")
+    return lines + ["", f"{r['n']:,} sources (first {r['max_len']} characters), batches of "
+                        f"{r['batch_size']}."]
+
+
+def _efficiency(r: dict) -> list[str]:
+    return ["| | items/s |", "|---|---|",
+            f"| bare loop | {r['bare_items_per_s']:,.1f} |",
+            f"| in the pipeline | {r['pipeline_items_per_s']:,.1f} |", "",
+            f"Pipeline efficiency **{r['efficiency']:.2f}** ({r['items']:,} {r['model']} inputs)."]
+
+
+def _extractor(r: dict) -> list[str]:
+    lines = ["| length | attention | ms / layer | elements kept for backward | peak RSS growth (MiB) |",
+             "|---|---|---|---|---|"]
+    for a in r["attention"]:
+        rss = next((v for k, v in a.items() if "rss" in k), None)
+        lines.append(f"| {a['length']} | {a['attention']} | {a['ms_per_layer']:.1f} | "
+                     f"{a['saved_elements']:,} | {rss if rss is None else f'{rss:.1f}'} |")
+    lines += ["", "| model | sentences/s |", "|---|---|"]
+    for arch, x in r["forward_equal_width"].items():
+        lines.append(f"| {arch}, equal width (forward) | {x['sentences_per_s']:,.0f} |")
+    for name, x in r.get("extract_trained", {}).items():
+        lines.append(f"| {name}, trained, end to end | {x['sentences_per_s']:,.0f} |")
+    return lines
+
+
+def _knn(r: dict) -> list[str]:
+    lines = ["| vectors | index | seconds | recall@k |", "|---|---|---|---|"]
+    for size in r["sizes"]:
+        for name, row in size["indexes"].items():
+            lines.append(f"| {size['n']:,} | {name} | {row['seconds']:.1f} | {row['recall']:.3f} |")
+    return lines + ["", f"k = {r['k']}; {r['real_vectors']:,} real sentence vectors (noisy copies "
+                        f"beyond them, sigma {r['noise']}); recall over a fixed query sample."]
+
+
+def _infomap(r: dict) -> list[str]:
+    lines = ["| engine | seconds | codelength | clusters | NMI |", "|---|---|---|---|---|"]
+    for name, x in r["engines"].items():
+        lines.append(f"| {name} | {x['seconds']:.2f} | {x['codelength']:.4f} | {x['clusters']} | "
+                     f"{x['nmi']:.3f} |")
+    return lines + ["", f"{r['n']:,} nodes, {r['edges']:,} edges."]
+
+
+def _job(r: dict) -> list[str]:
+    lines = ["| documents | seconds | documents/s | peak RSS (MiB) | largest stage shares |",
+             "|---|---|---|---|---|"]
+    for run in r["runs"]:
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in list(run["stage_share"].items())[:4])
+        lines.append(f"| {run['n']:,} | {run['job_seconds']:.1f} | {run['documents_per_s']:,.0f} | "
+                     f"{run['peak_rss_mib']:,.0f} | {shares} |")
+    return lines
+
+
+RENDER: dict[str, Callable[[dict], list[str]]] = {
+    "encoder": _encoder, "bert": _bert, "titler": _titler, "titler_pipeline": _efficiency,
+    "extractor": _extractor, "extractor_pipeline": _efficiency, "knn": _knn, "infomap": _infomap,
+    "job": _job}
+TITLES = {"encoder": "Encoder: bare loop vs pipeline, padding", "bert": "Encoder vs BERT-base",
+          "titler": "Titler: greedy vs beam search", "titler_pipeline": "Titler in the pipeline",
+          "extractor": "Extractor: sparse attention, DGCNN vs BiLSTM",
+          "extractor_pipeline": "Extractor in the pipeline",
+          "knn": "kNN graph: exact, IVF, HNSW, sharded", "infomap": "InfoMap engines",
+          "job": "The whole job: growth curve"}
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = ["# Benchmarks", "",
+             f"Measured {report['finished_at']} on {m['cpus']} CPUs ({m['cpu']}, {m['torch_threads']} "
+             f"torch threads){', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}; torch {m['torch']}. "
+             "Rerun everything with `wenmai bench report`, or one section with the command under "
+             "its heading.", ""]
+    for name in SECTIONS:
+        if name not in report["sections"]:
+            continue
+        entry = report["sections"][name]
+        lines += [f"## {TITLES[name]}", "", f"`{entry['command']}` ({entry['seconds']:.0f} s)", ""]
+        lines += RENDER[name](entry["result"]) + [""]
+    return "\n".join(lines)
+
+
+def run_report(out: Path, sections: list[str], reuse: bool) -> dict:
+    path = out.with_suffix(".json")
+    report = json.loads(path.read_text()) if reuse and path.is_file() else {"sections": {}}
+    report["machine"] = machine()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for name in sections:
+        if reuse and name in report["sections"]:
+            continue
+        module, fn, argv = SECTIONS[name]
+        print(f"== {name}: {command(name)}", flush=True)
+        start = time.perf_counter()
+        result = getattr(importlib.import_module(module), fn)(list(argv))
+        report["sections"][name] = {"command": command(name), "result": result,
+                                    "seconds": time.perf_counter() - start}
+        report["finished_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+    return report
+
+
+def main(argv: Optional[list[str]] = None) -> dict:
+    parser = ArgumentParser(prog="wenmai bench report", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"),
+                        help="writes OUT.json and OUT.md")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep sections already in OUT.json instead of rerunning them")
+    args = parser.parse_args(argv)
+    report = run_report(args.out, args.sections, args.reuse)
+    print(markdown(report))
+    return report
