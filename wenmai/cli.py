@@ -40,7 +40,8 @@ BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
               "job": ("wenmai.benchmarks.job", "main"),
               "encoders": ("wenmai.benchmarks.encoders", "main"),
               "efficiency": ("wenmai.benchmarks.efficiency", "main"),
-              "report": ("wenmai.benchmarks.report", "main")}
+              "report": ("wenmai.benchmarks.report", "main"),
+              "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.models.evaluate", "main_encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
