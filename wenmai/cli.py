@@ -2,9 +2,9 @@
 
 ```
 wenmai run INPUT... --output DIR [--runner ...]      the batch job (wenmai.job)
-wenmai train encoder ...                             writes a model directory
-wenmai eval encoder|cluster ...                      prints one JSON object as its last line
-wenmai bench encoder ...                             throughput and padding figures
+wenmai train encoder|titler|extractor ...           writes a model directory
+wenmai eval encoder|cluster|titler|extractor ...     prints one JSON object as its last line
+wenmai bench encoder|titler|extractor|knn|job|report ...   figures from one run each
 ```
 Command-line mistakes print one line saying what is wrong and how to fix it, and exit with 2.
 """
@@ -28,6 +28,13 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
   wenmai bench infomap --labelled FILE.tsv [--limit N]
   wenmai bench extractor [--data FILE.json] [--baseline DIR]
   wenmai bench titler [--pairs FILE.jsonl] [--beam-sizes 1 4]
+  wenmai bench efficiency --model encoder|titler|extractor   bare loop vs in the pipeline
+  wenmai bench bert [--limit N]                              our encoder vs BERT-base
+  wenmai bench knn [--sizes N...]                            exact / IVF / HNSW / sharded recall
+  wenmai bench job [--sizes N...] [-- run flags]             the whole job: time, memory, stages
+  wenmai bench encoders [--seeds S...]                       encoder variants -> docs/encoders.md
+  wenmai bench cluster-titles --run OUT                      which cluster title reads better
+  wenmai bench report [--sections ...]                       all of them -> docs/benchmarks.md
 """
 
 TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder",
