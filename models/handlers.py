@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-import numpy as np
 import torch
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
@@ -26,7 +25,8 @@ from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, Predi
 from wenmai.config import InferenceConfig
 
 __all__ = ["EncoderHandler", "ExtractorHandler", "KeyedHandler", "LoadedModel", "TextExample",
-           "TitlerHandler", "select_device", "text_length", "token_weight"]
+           "TextModelHandler", "TitlerHandler", "precision_context", "select_device",
+           "text_length", "token_budget", "token_weight"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,11 +95,51 @@ class LoadedModel:
     device: torch.device
 
 
-class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
+def token_budget(max_batch_tokens: int, max_len: int) -> dict:
+    """Batching kwargs for a fixed token budget (min = max: the same batches on every run):
+    `max_batch_size` weighs examples by `element_size_fn` (Beam 2.77's `max_batch_weight=` raises
+    TypeError on a handler)."""
+    return dict(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
+                element_size_fn=functools.partial(token_weight, max_len=max_len))
+
+
+class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
+    """What every wenmai handler shares: it holds only a model directory, a device choice and
+    plain knobs (so it pickles to any worker), loads through the model's own safetensors loader
+    (`LOADER` = module, function) onto CUDA when present, and sizes batches in bytes of text."""
+
+    LOADER: tuple[str, str]
+    NAMESPACE: str
+
+    def __init__(self, model_dir: str | Path, device: str, precision: str, **batching):
+        self._model_dir = str(model_dir)
+        self._device = device
+        self._precision = precision
+        super().__init__(**batching)
+
+    def load_model(self) -> LoadedModel:
+        import importlib
+
+        module_name, function = self.LOADER
+        module, vocab = getattr(importlib.import_module(module_name), function)(self._model_dir)
+        device = select_device(self._device)
+        module.to(device).eval().requires_grad_(False)
+        return LoadedModel(module, vocab, device)
+
+    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
+        return sum(len(text.encode("utf-8")) for text, _ in batch)
+
+    def get_metrics_namespace(self) -> str:
+        return self.NAMESPACE
+
+
+class EncoderHandler(TextModelHandler):
     """Sentence encoder: (text, words) -> L2-normalised float32 vector."""
 
+    LOADER = ("wenmai.models.encoder", "load_encoder")
+    NAMESPACE = "wenmai.encoder"
+
     def __init__(self, model_dir: str | Path, config: InferenceConfig = InferenceConfig()):
-        self._model_dir = str(model_dir)
         self._config = config
         if config.length_buckets == "beam":
             # Beam 2.77 buckets only with a duration (a stateful DoFn with a processing-time
@@ -109,21 +149,8 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
                             batch_length_fn=text_length,
                             batch_bucket_boundaries=list(config.bucket_boundaries))
         else:
-            # A fixed token budget (min = max: the same batches on every run): max_batch_size
-            # weighs elements by element_size_fn (Beam 2.77's max_batch_weight= raises TypeError
-            # on a handler).
-            batching = dict(min_batch_size=config.max_batch_tokens,
-                            max_batch_size=config.max_batch_tokens,
-                            element_size_fn=functools.partial(token_weight, max_len=config.max_len))
-        super().__init__(**batching)
-
-    def load_model(self) -> LoadedModel:
-        from wenmai.models.encoder import load_encoder
-
-        module, vocab = load_encoder(self._model_dir)
-        device = select_device(self._config.device)
-        module.to(device).eval().requires_grad_(False)
-        return LoadedModel(module, vocab, device)
+            batching = token_budget(config.max_batch_tokens, config.max_len)
+        super().__init__(model_dir, config.device, config.precision, **batching)
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -131,43 +158,27 @@ class EncoderHandler(ModelHandler[TextExample, np.ndarray, LoadedModel]):
         from wenmai.models.encoder import embed_features
 
         features = [model.vocab.encode(text, words, self._config.max_len) for text, words in batch]
-        with precision_context(model.device, self._config.precision):
+        with precision_context(model.device, self._precision):
             vectors, real, padded = embed_features(model.module, features, model.device)  # (B, D)
         # Padding efficiency = real / padded tokens, readable from the job's metrics.
         Metrics.counter(self.get_metrics_namespace(), "tokens_real").inc(real)
         Metrics.counter(self.get_metrics_namespace(), "tokens_padded").inc(padded)
         return [PredictionResult(example, vector) for example, vector in zip(batch, vectors)]
 
-    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
-        return sum(len(text.encode("utf-8")) for text, _ in batch)
 
-    def get_metrics_namespace(self) -> str:
-        return "wenmai.encoder"
-
-
-class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
+class ExtractorHandler(TextModelHandler):
     """Triple extractor: one sentence (text, words) -> list of triple dicts with offsets into that
     text (see `extractor.extract_triples`). The pipeline cuts documents into sentences of at most
     `max_len` characters; longer text is read up to `max_len`."""
 
+    LOADER = ("wenmai.models.extractor", "load_extractor")
+    NAMESPACE = "wenmai.extractor"
+
     def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: float = 0.5,
                  max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32"):
-        self._model_dir = str(model_dir)
         self._max_len = max_len
         self._threshold = threshold
-        self._device = device
-        self._precision = precision
-        # a fixed token budget per batch, as for the encoder (min = max: repeatable batches)
-        super().__init__(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
-                         element_size_fn=functools.partial(token_weight, max_len=max_len))
-
-    def load_model(self) -> LoadedModel:
-        from wenmai.models.extractor import load_extractor
-
-        module, vocab = load_extractor(self._model_dir)
-        device = select_device(self._device)
-        module.to(device).eval().requires_grad_(False)
-        return LoadedModel(module, vocab, device)
+        super().__init__(model_dir, device, precision, **token_budget(max_batch_tokens, max_len))
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -180,14 +191,8 @@ class ExtractorHandler(ModelHandler[TextExample, list, LoadedModel]):
         Metrics.counter(self.get_metrics_namespace(), "triples").inc(sum(map(len, triples)))
         return [PredictionResult(example, found) for example, found in zip(batch, triples)]
 
-    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
-        return sum(len(text.encode("utf-8")) for text, _ in batch)
 
-    def get_metrics_namespace(self) -> str:
-        return "wenmai.extractor"
-
-
-class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
+class TitlerHandler(TextModelHandler):
     """Titler: (text, words) -> (title, log-probability per character). Words are not used.
 
     Batches by a fixed token budget (`max_batch_tokens` of truncated source characters, as the
@@ -195,26 +200,17 @@ class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
     `titler.generate_titles`: batched beam search, greedy when beam_size is 1).
     """
 
+    LOADER = ("wenmai.models.titler", "load_titler")
+    NAMESPACE = "wenmai.titler"
+
     def __init__(self, model_dir: str | Path, max_len: int = 256, beam_size: int = 4,
                  max_title_len: int = 32, max_batch_tokens: int = 8192, device: str = "auto",
                  precision: str = "fp32", *, inference_fn=None):
-        self._model_dir = str(model_dir)
-        self._precision = precision
         self._max_len = max_len
         self._beam_size = beam_size
         self._max_title_len = max_title_len
-        self._device = device
         self._inference_fn = inference_fn  # None: wenmai.models.titler.generate_titles
-        super().__init__(min_batch_size=max_batch_tokens, max_batch_size=max_batch_tokens,
-                         element_size_fn=functools.partial(token_weight, max_len=max_len))
-
-    def load_model(self) -> LoadedModel:
-        from wenmai.models.titler import load_titler
-
-        module, vocab = load_titler(self._model_dir)
-        device = select_device(self._device)
-        module.to(device).eval().requires_grad_(False)
-        return LoadedModel(module, vocab, device)
+        super().__init__(model_dir, device, precision, **token_budget(max_batch_tokens, max_len))
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -230,9 +226,3 @@ class TitlerHandler(ModelHandler[TextExample, tuple[str, float], LoadedModel]):
         Metrics.counter(self.get_metrics_namespace(), "titles").inc(len(batch))
         return [PredictionResult(example, (title, float(score)))
                 for example, (title, score) in zip(batch, titles)]
-
-    def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
-        return sum(len(text.encode("utf-8")) for text, _ in batch)
-
-    def get_metrics_namespace(self) -> str:
-        return "wenmai.titler"
