@@ -132,8 +132,8 @@ def to_example(text: str, words: Sequence[str], spo, predicate_ids: dict, vocab:
             continue
         i, j = (seen.find(s) if s else -1), (seen.find(o) if o else -1)
         if i < 0 or j < 0:
-            counts["skipped_not_in_text" if (text.find(s) < 0 or text.find(o) < 0) or not (s and o)
-                   else "skipped_past_max_len"] += 1
+            in_text = bool(s and o) and s in text and o in text
+            counts["skipped_past_max_len" if in_text else "skipped_not_in_text"] += 1
             continue
         triples.setdefault((i, i + len(s) - 1), []).append((predicate_ids[p], j, j + len(o) - 1))
         counts["used"] += 1

@@ -1,4 +1,4 @@
-"""`wenmai bench encoder|infomap`: throughput and quality figures, each measured in one run.
+"""`wenmai bench encoder|infomap|extractor`: throughput and quality figures, each from one run.
 
 `wenmai bench encoder`: encoder throughput as a bare PyTorch loop and inside the Beam pipeline.
 
@@ -9,6 +9,10 @@ On the same texts in the same run it prints:
 - padding efficiency (real tokens / padded tokens) for each, from the handler's own counters.
 Texts are segmented once up front, so every variant does the same work: featurise + model.
 The last line is one JSON object with every figure. Benchmarks print figures; tests never time.
+
+`wenmai bench extractor`: one self-attention layer (full, local, atrous) at 512/1024/2048
+characters (ms, elements kept for backward, peak RSS growth of a fresh child process), and
+sentences/s of the DGCNN extractor vs the BiLSTM baseline of equal width on the same sentences.
 """
 from __future__ import annotations
 
@@ -256,6 +260,7 @@ def _time_batches(fn, batches) -> float:
 def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], limit: int,
                     batch_size: int, lengths, attention_batch: int, repeats: int) -> dict:
     """Sparse vs full attention per layer, and extractor throughput DGCNN vs BiLSTM."""
+    from wenmai.models.checkpoint import read_config
     from wenmai.models.evaluate_extractor import EXTRACTOR_SUBDIR, read_triples
     from wenmai.models.extractor import TripleExtractor, extract_triples, load_extractor
     from wenmai.pipelines.segment import load_jieba, segment
@@ -302,7 +307,7 @@ def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], 
     report["extract_trained"] = {}
     for name, directory in trained.items():  # end to end: decoding of the subjects each finds
         m, v = load_extractor(directory / EXTRACTOR_SUBDIR)
-        threshold = 0.5
+        threshold = float(read_config(directory / EXTRACTOR_SUBDIR).get("threshold", 0.5))
         seconds = _time_batches(lambda b: extract_triples(m, v, b, cpu, threshold, max_len), batches)
         report["extract_trained"][name] = {"arch": m.config.arch, "dir": str(directory),
                                            "sentences_per_s": len(examples) / seconds}
