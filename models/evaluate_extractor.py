@@ -33,9 +33,9 @@ def read_triples(path) -> list[tuple[str, list[Triple]]]:
     """(text, [(subject, predicate, object), ...]) per line; a malformed line raises ValueError
     naming it.
 
-    Example line (DuIE 2.0): {"text": "《邪少兵王》是冰火未央写的网络小说", "spo_list": [{"predicate":
-    "作者", "subject": "邪少兵王", "object": {"@value": "冰火未央"}, ...}]}
-    -> ("《邪少兵王》是冰火未央写的网络小说", [("邪少兵王", "作者", "冰火未央")])
+    Example line (DuIE 2.0): {"text": "《围城》的作者是钱锺书", "spo_list": [{"predicate": "作者",
+    "subject": "围城", "object": {"@value": "钱锺书"}, ...}]}
+    -> ("《围城》的作者是钱锺书", [("围城", "作者", "钱锺书")])
     """
     path = Path(path)
     if not path.is_file():
@@ -73,7 +73,8 @@ def score_triples(predicted: Iterable[Iterable[Triple]], gold: Iterable[Iterable
 
 
 def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
-                  max_len: Optional[int] = None, batch_size: int = 64, segment=None) -> list[list[dict]]:
+                  max_len: Optional[int] = None, batch_size: int = 64,
+                  segment=None) -> list[list[dict]]:
     """`extract_triples` over many texts, batched by length (each batch pads to its own longest)."""
     from wenmai.models.extractor import extract_triples
 
@@ -90,7 +91,8 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
     for lo in range(0, len(order), batch_size):
         idx = order[lo:lo + batch_size]
         batch = [(texts[i], segment(texts[i]) if texts[i] else []) for i in idx]
-        for i, triples in zip(idx, extract_triples(model, vocab, batch, device, threshold, max_len)):
+        found = extract_triples(model, vocab, batch, device, threshold, max_len)
+        for i, triples in zip(idx, found):
             out[i] = triples
     model.train(was_training)
     return out
@@ -104,15 +106,17 @@ def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = 
     from wenmai.models.extractor import load_extractor
 
     rows = read_triples(data_path)
-    directory = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR) / EXTRACTOR_SUBDIR
+    root = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR)
+    directory = root / EXTRACTOR_SUBDIR
     model, vocab = load_extractor(directory)
+    meta = read_config(directory)
     if threshold is None:
-        threshold = float(read_config(directory).get("threshold", 0.5))
+        threshold = float(meta.get("threshold", 0.5))
     predicted = predict_texts([t for t, _ in rows], model, vocab, threshold=threshold,
-                              max_len=int(read_config(directory).get("max_len", model.config.max_len)),
+                              max_len=int(meta.get("max_len", model.config.max_len)),
                               batch_size=batch_size)
-    result = score_triples([[(t["subject"], t["predicate"], t["object"]) for t in p] for p in predicted],
-                           [g for _, g in rows])
+    result = score_triples([[(t["subject"], t["predicate"], t["object"]) for t in p]
+                            for p in predicted], [g for _, g in rows])
     result["n"] = len(rows)
     return result
 
@@ -120,7 +124,8 @@ def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = 
 def main_extractor(argv: Optional[Sequence[str]] = None) -> dict:
     """`wenmai eval extractor --data FILE.json [--models DIR]`: JSON as the last line."""
     parser = ArgumentParser(prog="wenmai eval extractor", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="triples file (LIC2019 or DuIE 2.0 JSON lines)")
+    parser.add_argument("--data", required=True,
+                        help="triples file (LIC2019 or DuIE 2.0 JSON lines)")
     parser.add_argument("--models", default=None,
                         help="directory that holds extractor/ (default: the shipped weights)")
     parser.add_argument("--threshold", type=float, default=None,

@@ -47,7 +47,8 @@ class ExtractorConfig:
     d: int = 128  # width of every layer (the BiLSTM has d/2 units per direction)
     word_dim: int = 64  # word embeddings are projected to d and added; 0 turns them off
     arch: str = "dgcnn"  # dgcnn | bilstm (the baseline)
-    dilations: tuple[int, ...] = (1, 2, 5, 1, 2, 5, 1, 1)  # one DGCNN block each; 1,2,5 avoids gridding
+    # one DGCNN block per rate; mixing 1, 2, 5 avoids the holes of repeated equal dilations
+    dilations: tuple[int, ...] = (1, 2, 5, 1, 2, 5, 1, 1)
     kernel_size: int = 3
     lstm_layers: int = 2  # baseline only
     attention: str = "full"  # full | local | atrous
@@ -70,8 +71,9 @@ class ExtractorConfig:
 class GatedDilatedConv(nn.Module):
     """One DGCNN block: y = x + (a - x) * sigmoid(b), with [a; b] = dilated conv(x) (2d channels).
 
-    Gate 0 keeps x, gate 1 replaces it by a: a residual whose mix is learnt per position and channel.
-    Padded positions are zeroed before the convolution and after it, so they never leak into real ones.
+    Gate 0 keeps x, gate 1 replaces it by a: a residual whose mix is learnt per position and
+    channel. Padded positions are zeroed before the convolution and after it, so they never leak
+    into real ones.
     """
 
     def __init__(self, d: int, kernel_size: int, dilation: int, dropout: float):
@@ -130,7 +132,8 @@ def local_attention(q, k, v, key_mask, window: int):
 
 def atrous_attention(q, k, v, key_mask, rate: int):
     """Position i attends to the keys j with i ≡ j (mod rate): the sequence is regrouped into
-    `rate` interleaved subsequences of length T/rate, each attended densely. Scores (B, H, r, T/r, T/r)."""
+    `rate` interleaved subsequences of length T/rate, each attended densely.
+    Scores (B, H, r, T/r, T/r)."""
     B, H, T, hs = q.shape
     r = rate
     n = -(-T // r)
@@ -218,7 +221,8 @@ class TripleExtractor(nn.Module):
         self.subject_head = PointerHead(config, 2)  # start, end
         self.subject_proj = nn.Linear(2 * d, d)  # [h_start; h_end] of the subject -> added to x
         self.distance_emb = nn.Embedding(2 * config.max_distance + 1, d)
-        self.object_head = PointerHead(config, 2 * config.n_predicates)  # (start, end) per predicate
+        # (start, end) per predicate
+        self.object_head = PointerHead(config, 2 * config.n_predicates)
 
     def get_num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -226,7 +230,8 @@ class TripleExtractor(nn.Module):
     def encode(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         """(B, T) ids -> (B, T, d) contextual states (zero at padding)."""
         B, T = char_ids.shape
-        assert T <= self.config.max_len, f"input of {T} positions, the model takes {self.config.max_len}"
+        assert T <= self.config.max_len, \
+            f"input of {T} positions, the model takes {self.config.max_len}"
         mask = char_ids != 0
         x = self.char_emb(char_ids) + self.pos_emb(torch.arange(T, device=char_ids.device))
         if self.word_emb is not None:
@@ -281,7 +286,8 @@ class HalfPointerLoss(nn.Module):
 
     def forward(self, features: dict, labels: dict) -> torch.Tensor:
         chars = features["char_ids"]
-        s_logits, o_logits = self.model(chars, features["word_ids"], labels["s_start"], labels["s_end"])
+        s_logits, o_logits = self.model(chars, features["word_ids"], labels["s_start"],
+                                        labels["s_end"])
         mask = (chars != 0).to(s_logits.dtype)  # (B, T)
         s_loss = F.binary_cross_entropy_with_logits(s_logits, labels["subject"], reduction="none")
         o_loss = F.binary_cross_entropy_with_logits(o_logits, labels["object"], reduction="none")
@@ -325,8 +331,9 @@ def _pad(rows: Sequence[Sequence[int]], device) -> torch.Tensor:
     return out.to(device)
 
 
-def extract_triples(model: TripleExtractor, vocab: "Vocab", examples: Sequence[tuple[str, Sequence[str]]],
-                    device, threshold: float = 0.5, max_len: Optional[int] = None,
+def extract_triples(model: TripleExtractor, vocab: "Vocab",
+                    examples: Sequence[tuple[str, Sequence[str]]], device,
+                    threshold: Optional[float] = None, max_len: Optional[int] = None,
                     max_subjects: int = 256) -> list[list[dict]]:
     """Triples of each (text, words) example, in one padded batch.
 
@@ -334,7 +341,10 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab", examples: Sequence[t
     together (in chunks of `max_subjects`). Each triple is {"subject", "predicate", "object",
     "subject_start", "subject_end", "object_start", "object_end", "score"}, offsets into the
     text (the first `max_len` characters are read), score = min of its four pointer probabilities.
+    `threshold` None: the one stored with the model (chosen on held-out train-role data), else 0.5.
     """
+    if threshold is None:
+        threshold = getattr(model, "threshold", 0.5)
     max_len = min(max_len or model.config.max_len, model.config.max_len)
     encoded = [vocab.encode(text, words, max_len) for text, words in examples]
     out: list[list[dict]] = [[] for _ in examples]
@@ -349,7 +359,8 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab", examples: Sequence[t
         ps = torch.sigmoid(model.subject_logits(x, mask)).masked_fill(~mask[..., None], 0.0)
         ps = ps.float().cpu().numpy()  # (B, T, 2)
         subjects = [(b, s, e, score) for b, (c, _) in enumerate(encoded)
-                    for s, e, score in decode_spans(ps[b, :len(c), 0], ps[b, :len(c), 1], threshold)]
+                    for s, e, score in decode_spans(ps[b, :len(c), 0], ps[b, :len(c), 1],
+                                                    threshold)]
         for lo in range(0, len(subjects), max_subjects):
             chunk = subjects[lo:lo + max_subjects]
             rows = torch.tensor([b for b, _, _, _ in chunk], device=x.device)
@@ -370,7 +381,10 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab", examples: Sequence[t
 
 
 def load_extractor(directory) -> tuple[TripleExtractor, "Vocab"]:
-    """The extractor and vocabulary saved in `directory`, in eval mode with gradients off."""
-    from wenmai.models.checkpoint import load_pretrained
+    """The extractor and vocabulary saved in `directory`, in eval mode with gradients off; the
+    pointer threshold stored in its config.json becomes `model.threshold` (0.5 if absent)."""
+    from wenmai.models.checkpoint import load_pretrained, read_config
 
-    return load_pretrained(directory, TripleExtractor, ExtractorConfig)
+    model, vocab = load_pretrained(directory, TripleExtractor, ExtractorConfig)
+    model.threshold = float(read_config(directory).get("threshold", 0.5))
+    return model, vocab

@@ -174,8 +174,9 @@ class ExtractorHandler(TextModelHandler):
     LOADER = ("wenmai.models.extractor", "load_extractor")
     NAMESPACE = "wenmai.extractor"
 
-    def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: float = 0.5,
+    def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: Optional[float] = None,
                  max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32"):
+        # threshold None: the one stored in the model's config.json (chosen on held-out data)
         self._max_len = max_len
         self._threshold = threshold
         super().__init__(model_dir, device, precision, **token_budget(max_batch_tokens, max_len))

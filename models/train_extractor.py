@@ -100,7 +100,7 @@ class ExtractorTrainConfig:
 
 
 def read_predicates(path) -> list[str]:
-    """Predicate names of a schema file (one JSON object a line with a "predicate"), in file order."""
+    """Predicate names of a schema file (JSON lines with a "predicate"), in order, once each."""
     with open(path, encoding="utf-8") as fh:
         return list(dict.fromkeys(json.loads(line)["predicate"] for line in fh if line.strip()))
 
@@ -199,7 +199,8 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
           argv: Optional[Sequence[str]]) -> str:
     flags = " ".join(argv) if argv is not None else " ".join(sys.argv[1:])
     arch = ("DGCNN (" + ", ".join(str(r) for r in cfg.dilations) + " dilations, kernel 3)"
-            if cfg.arch == "dgcnn" else f"BiLSTM ({cfg.lstm_layers} layers, {cfg.d // 2} units per direction)")
+            if cfg.arch == "dgcnn"
+            else f"BiLSTM ({cfg.lstm_layers} layers, {cfg.d // 2} units per direction)")
     lines = [
         "# wenmai triple extractor",
         "",
@@ -220,7 +221,8 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
         f"{cfg.ema_decay:g}, dropout {cfg.dropout:g}, texts cut at {cfg.max_len} characters, "
         f"pointer threshold {meta['threshold']:g} (best F1 on the held-out slice among "
         f"{', '.join(f'{t:g}' for t in cfg.threshold_grid)}: "
-        + ", ".join(f"{float(k):g} -> {v:.4f}" for k, v in meta["dev_f1_by_threshold"].items()) + ")",
+        + ", ".join(f"{float(k):g} -> {v:.4f}"
+                    for k, v in meta["dev_f1_by_threshold"].items()) + ")",
         "",
         "## Training data (train-role files only)",
         "",
@@ -356,7 +358,8 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     result.seconds = time.time() - t0
 
     # --- save with the card
-    meta = {"threshold": threshold, "dev_f1_by_threshold": {str(k): v for k, v in by_threshold.items()},
+    meta = {"threshold": threshold,
+            "dev_f1_by_threshold": {str(k): v for k, v in by_threshold.items()},
             "max_len": cfg.max_len, "files": files,
             "n_train": len(examples), "triple_counts": dict(counts),
             "pretrain": {"texts": len(pretrain), "chars": sum(len(t) for t, _ in pretrain)},

@@ -12,7 +12,7 @@ from wenmai.models.handlers import ExtractorHandler
 from wenmai.models.vocab import Vocab
 from wenmai.pipelines.segment import load_jieba, segment
 
-# our own fixture lines: one LIC2019 record, one DuIE 2.0 record ("@value" dicts), one without triples
+# our own fixture lines: a LIC2019 record, a DuIE 2.0 record ("@value" dicts), one without triples
 LIC = {"text": "《围城》的作者是钱锺书", "spo_list": [
     {"subject": "围城", "predicate": "作者", "object": "钱锺书", "subject_type": "图书作品",
      "object_type": "人物"}]}
@@ -39,7 +39,8 @@ def test_read_triples_accepts_lic2019_and_duie_formats(triples_file):
 
 def test_read_triples_names_the_bad_line(tmp_path):
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps(LIC, ensure_ascii=False) + "\n{\"spo_list\": []}\n", encoding="utf-8")
+    path.write_text(json.dumps(LIC, ensure_ascii=False) + "\n{\"spo_list\": []}\n",
+                    encoding="utf-8")
     with pytest.raises(ValueError, match="bad.json:2"):
         read_triples(path)
 

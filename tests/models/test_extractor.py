@@ -100,7 +100,8 @@ def test_sparse_attention_equals_masked_full_attention_and_keeps_less(mode):
     q, k, v = (torch.randn(B, H, T, hs, requires_grad=True) for _ in range(3))
     key_mask = torch.ones(B, T, dtype=torch.bool)
     key_mask[1, 17:] = False  # second row: 17 real positions
-    sparse = (lambda *a: local_attention(*a, 4)) if mode == "local" else (lambda *a: atrous_attention(*a, 3))
+    sparse = ((lambda *a: local_attention(*a, 4)) if mode == "local"
+              else (lambda *a: atrous_attention(*a, 3)))
     got = sparse(q, k, v, key_mask)
     want = full_attention(q, k, v, key_mask, _reference_mask(T, mode))
     assert torch.allclose(got[0], want[0], atol=1e-5)
@@ -232,3 +233,14 @@ def test_batches_sample_one_subject_and_cover_every_sentence(vocab, segmented):
         for b in range(B):
             assert labels["subject"][b, labels["s_start"][b], 0] == 1
     assert seen == 3 and steps == 2
+
+
+def test_loaded_model_carries_its_stored_threshold(trained, vocab, segmented, tmp_path):
+    model, _ = trained
+    save_pretrained(model, tmp_path, vocab=vocab, extra={"threshold": 1.0})
+    loaded, _ = load_extractor(tmp_path)
+    assert loaded.threshold == 1.0
+    cpu = torch.device("cpu")
+    # None = the stored threshold: no probability exceeds 1, while 0.5 finds the trained triples
+    assert all(not t for t in extract_triples(loaded, vocab, segmented, cpu))
+    assert any(extract_triples(loaded, vocab, segmented, cpu, 0.5))
