@@ -58,6 +58,7 @@ class TitlerTrainConfig:
     news_holdout: int = 1000  # at least this many of the latest news stories (whole days) held out
     news_per_epoch: int = 6000  # random news stories per epoch (0: none, -1: all)
     out: str = "runs/titler"
+    init_from: Optional[str] = None  # a titler directory to continue from (same vocabulary)
     # --- model
     emb_dim: int = 128
     enc_hidden: int = 160  # 192+ ran ~4x slower per step on one CPU thread (cache effects)
@@ -309,6 +310,13 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
                                 dec_layers=cfg.dec_layers, dropout=cfg.dropout,
                                 copy_prior=cfg.copy_prior, copy_attention=cfg.copy_attention,
                                 max_len=cfg.max_len))
+    if cfg.init_from:  # continue training: same data and vocabulary, fresh schedule
+        from wenmai.models.titler import load_titler
+
+        start, start_vocab = load_titler(cfg.init_from)
+        if start_vocab != vocab or start.config != model.config:
+            raise ValueError(f"--init-from {cfg.init_from}: vocabulary or model shape differs")
+        model.load_state_dict(start.state_dict())
     loss_fn = TitlerLoss(model, label_smoothing=cfg.label_smoothing)
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
