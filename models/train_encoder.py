@@ -619,6 +619,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Path:
     args = parser.parse_args(argv)
     config = dataclass_from_args(EncoderTrainConfig, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("wenmai").setLevel(logging.INFO)  # `wenmai` set the root to WARNING first
     return train_encoder(config, argv=argv if argv is not None else sys.argv[1:])
 
 

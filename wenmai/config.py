@@ -77,7 +77,9 @@ class ExtractConfig:
 
     triples: bool = True  # --no-triples: skip the step; the triples table is written empty
     sentence_chars: int = 256  # documents are split into sentences of at most this many characters
-    triple_threshold: float = 0.5  # pointer probability a span must reach
+    # pointer probability a span must reach; None: the one stored with the model (chosen on its
+    # held-out slice at training time)
+    triple_threshold: Optional[float] = None
     extract_batch_tokens: int = 8_192  # sentence tokens per batch
 
 

@@ -104,7 +104,8 @@ def check_config(config: PipelineConfig, check_models: bool = True) -> None:
         raise UsageError("--min-similarity must lie in [-1, 1]")
     if not config.title.title_beam_size >= 1 or not config.title.title_max_chars >= 1:
         raise UsageError("--title-beam-size and --title-max-chars must be at least 1")
-    if not 0 < config.extract.triple_threshold < 1:
+    threshold = config.extract.triple_threshold
+    if threshold is not None and not 0 < threshold < 1:
         raise UsageError("--triple-threshold must lie in (0, 1)")
     if check_models:
         for name in models_used(config):
