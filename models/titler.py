@@ -263,8 +263,8 @@ def _block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tens
 
 @torch.no_grad()
 def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_len: int = 32,
-                length_alpha: float = 1.0, no_repeat_ngram: int = 3, no_stutter: bool = True
-                ) -> tuple[list[list[int]], list[float]]:
+                length_alpha: float = 1.0, no_repeat_ngram: int = 3, no_stutter: bool = True,
+                source_only: Sequence[int] = ()) -> tuple[list[list[int]], list[float]]:
     """Batched beam search: source ids [B, S] -> per row (title ids without </s>, score).
 
     All B*K hypotheses advance together. A candidate's rank is its summed log-probability divided
@@ -272,7 +272,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     finished hypotheses keep their slot and score. The returned score is always the summed
     log-probability per token (title characters + </s> when it ended). beam_size 1 is greedy.
     `no_stutter` forbids a character right after itself: a character-level pointer otherwise
-    stutters ("乙乙醇醇"), which n-gram blocking alone does not stop.
+    stutters ("乙乙醇醇"), which n-gram blocking alone does not stop. Ids in `source_only` may
+    appear in a title only when they occur in its source (see `SOURCE_ONLY`).
     """
     assert beam_size >= 1 and max_title_len >= 1
     B, K = src.size(0), beam_size
@@ -288,6 +289,9 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     scores = scores.view(-1)  # (B*K,)
     lengths = torch.zeros(B * K, device=device)
     finished = torch.zeros(B * K, dtype=torch.bool, device=device)
+    only = torch.as_tensor(list(source_only), dtype=torch.long, device=device)  # (O,)
+    absent = ~(src.unsqueeze(-1) == only).any(1)  # (B, O): not in that row's source
+    absent = absent.repeat_interleave(K, dim=0)  # (B*K, O)
     for _ in range(max_title_len + 1):
         logp, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
         logp = logp[:, -1].float()  # (B*K, V)
@@ -297,6 +301,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
         logp = _block_repeats(logp, seqs, no_repeat_ngram)
         if no_stutter and seqs.size(1) > 0:
             logp.scatter_(1, seqs[:, -1:], float("-inf"))
+        if len(only):
+            logp[:, only] = logp[:, only].masked_fill(absent, float("-inf"))
         # a finished hypothesis extends only by padding, at no cost
         logp = torch.where(finished.unsqueeze(1), torch.full_like(logp, float("-inf")), logp)
         logp[:, PAD_ID] = torch.where(finished, 0.0, float("-inf"))
@@ -324,6 +330,12 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     return titles, out_scores
 
 
+# Characters a title may use only when its source does: the news titles this model learned from
+# often open with a broadcaster's series tag in 【】 that the story itself never mentions, and a
+# title for someone else's document must not invent one.
+SOURCE_ONLY = "【】"
+
+
 def encode_texts(vocab: "Vocab", texts: Sequence[str], max_len: int) -> list[list[int]]:
     """Source ids: the first `max_len` characters (normalised as vocab.py does) + </s>."""
     return [[vocab.char_id(c) for c in text[:max_len]] + [EOS_ID] for text in texts]
@@ -340,7 +352,8 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
                     max_title_len: int = 32, device: Optional[torch.device] = None, *,
                     max_len: Optional[int] = None, batch_size: int = 64,
                     length_alpha: float = 1.0, no_repeat_ngram: int = 3,
-                    no_stutter: bool = True) -> list[tuple[str, float]]:
+                    no_stutter: bool = True, source_only: Optional[str] = None
+                    ) -> list[tuple[str, float]]:
     """(title, log-probability per character) for each text, in input order.
 
     Texts are sorted by length and decoded `batch_size` at a time, each batch padded to its own
@@ -352,6 +365,8 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     device = device or next(model.parameters()).device
     max_len = max_len or model.config.max_len
     encoded = encode_texts(vocab, texts, max_len)
+    only = [vocab.char_id(c) for c in (SOURCE_ONLY if source_only is None else source_only)]
+    only = [i for i in only if i != UNK_ID]
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
     was_training = model.training
@@ -359,7 +374,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         ids, scores = beam_search(model, _pad([encoded[i] for i in idx], device), beam_size,
-                                  max_title_len, length_alpha, no_repeat_ngram, no_stutter)
+                                  max_title_len, length_alpha, no_repeat_ngram, no_stutter, only)
         for i, title, score in zip(idx, ids, scores):
             out[i] = ("".join(vocab.chars[t] for t in title), score)
     model.train(was_training)

@@ -230,3 +230,21 @@ def test_handler_inside_run_inference(model, vocab, tmp_path):
                   | RunInference(handler)
                   | beam.MapTuple(lambda key, result: (key, result.inference[0])))
         assert_that(titles, equal_to(expected))
+
+
+def test_source_only_characters_need_the_source():
+    """A character the model always wants (its output bias raised) is never generated when
+    `source_only` lists it and the source lacks it, and still is when the source has it."""
+    tag = build_titler_vocab(TEXTS + ["【新闻】"], min_count=1)
+    m = _model(tag, copy_attention=False)
+    lbr = tag.char_id("【")
+    with torch.no_grad():
+        m.out_bias[lbr] = 100.0
+    plain, tagged = _src(tag, ["华为公司总部位于深圳"]), _src(tag, ["【华为】公司总部位于深圳"])
+    assert lbr in beam_search(m, plain, beam_size=2, max_title_len=6)[0][0]
+    assert lbr not in beam_search(m, plain, beam_size=2, max_title_len=6, source_only=[lbr])[0][0]
+    assert lbr in beam_search(m, tagged, beam_size=2, max_title_len=6, source_only=[lbr])[0][0]
+    # generate_titles applies SOURCE_ONLY (【】) by default
+    (plain_title, _), (tagged_title, _) = generate_titles(
+        m, tag, ["华为公司总部位于深圳", "【华为】公司总部"], beam_size=2, max_title_len=6)
+    assert "【" not in plain_title and "【" in tagged_title

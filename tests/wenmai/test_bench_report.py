@@ -28,6 +28,8 @@ SAMPLE = {
                            "pipeline_items_per_s": 8.0, "efficiency": 0.8},
     "knn": {"k": 10, "real_vectors": 100, "noise": 0.5,
             "sizes": [{"n": 100, "indexes": {"exact": {"seconds": 0.1, "recall": 1.0}}}]},
+    "knn_1m": {"k": 10, "real_vectors": 100, "noise": 0.5,
+               "sizes": [{"n": 1000, "indexes": {"ivf": {"seconds": 0.1, "recall": 0.9}}}]},
     "infomap": {"n": 10, "edges": 20, "engines": {"infomap": {"seconds": 1.0, "codelength": 3.0,
                                                               "clusters": 2, "nmi": 0.5}}},
     "job": {"runs": [{"n": 1000, "job_seconds": 10.0, "documents_per_s": 100.0,

@@ -19,13 +19,17 @@ from typing import Optional
 from wenmai.config import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-# Runs `wenmai run ARGV...` and prints its peak RSS (MiB) as the last line.
+# Runs `wenmai run ARGV...` and prints its peak RSS (MiB) as the last line. The process's own
+# peak is VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork + exec, so a child
+# of a large parent would report the parent's size. Its children (the InfoMap process) are
+# counted with ru_maxrss, which that quirk can only push up to this process's size at the fork.
 _CHILD = """
 import json, resource, sys
 from wenmai.cli import main
 code = main(sys.argv[1:])
-peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+with open("/proc/self/status") as f:
+    own = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
 print(json.dumps({"exit": code, "peak_rss_mib": peak}))
 """
 

@@ -10,8 +10,8 @@ size in `--sizes`, the same run measures:
 Recall@k = the share of each query's exact k nearest neighbours an index returns, over a fixed
 sample of `--queries` documents (all of them when N is smaller). Where N exceeds the distinct
 texts, the rest are real vectors with noise added (sigma `--noise`), stated in the report.
-Exact search over all N is skipped above `--exact-max` (its recall is 1 by definition); the
-ground truth for the query sample is always exact.
+Exact search over all N is skipped above `--exact-max` (its recall is 1 by definition), HNSW
+above `--hnsw-max`; the ground truth for the query sample is always exact.
 """
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def sharded_neighbours(vectors: np.ndarray, query_ids: np.ndarray, config: Graph
 
 
 def bench_size(vectors: np.ndarray, k: int, n_queries: int, probes: int, exact_max: int,
-               sharded_max: int) -> dict:
+               sharded_max: int, hnsw_max: int = 10 ** 9) -> dict:
     import faiss
 
     n, dim = vectors.shape
@@ -140,13 +140,14 @@ def bench_size(vectors: np.ndarray, k: int, n_queries: int, probes: int, exact_m
     rows["ivf"] = {"seconds": time.perf_counter() - start, "lists": lists, "probes": probes,
                    "recall": recall(_neighbours(ivf, queries, query_ids, k), truth)}
 
-    start = time.perf_counter()
-    hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-    hnsw.hnsw.efSearch = max(64, 2 * k)
-    hnsw.add(vectors)
-    hnsw.search(vectors, k + 1)
-    rows["hnsw"] = {"seconds": time.perf_counter() - start,
-                    "recall": recall(_neighbours(hnsw, queries, query_ids, k), truth)}
+    if n <= hnsw_max:
+        start = time.perf_counter()
+        hnsw = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        hnsw.hnsw.efSearch = max(64, 2 * k)
+        hnsw.add(vectors)
+        hnsw.search(vectors, k + 1)
+        rows["hnsw"] = {"seconds": time.perf_counter() - start,
+                        "recall": recall(_neighbours(hnsw, queries, query_ids, k), truth)}
 
     if n <= sharded_max:
         config = GraphConfig(k=k, min_similarity=-1.0, knn="sharded", knn_probes=probes)
@@ -157,7 +158,8 @@ def bench_size(vectors: np.ndarray, k: int, n_queries: int, probes: int, exact_m
 
 
 def bench_knn(texts: list[Path], models_dir: Path, sizes: list[int], k: int, n_queries: int,
-              probes: int, noise: float, exact_max: int, sharded_max: int) -> dict:
+              probes: int, noise: float, exact_max: int, sharded_max: int,
+              hnsw_max: int = 10 ** 9) -> dict:
     from wenmai.eval_cluster import embed
 
     import faiss
@@ -172,7 +174,7 @@ def bench_knn(texts: list[Path], models_dir: Path, sizes: list[int], k: int, n_q
               "cpus": os.cpu_count(), "sizes": []}
     for n in sizes:
         report["sizes"].append(bench_size(grow(real, n, noise), k, n_queries, probes, exact_max,
-                                          sharded_max))
+                                          sharded_max, hnsw_max))
     return report
 
 
@@ -187,12 +189,14 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--noise", type=float, default=0.5)
     parser.add_argument("--exact-max", type=int, default=200_000)
     parser.add_argument("--sharded-max", type=int, default=100_000)
+    parser.add_argument("--hnsw-max", type=int, default=10 ** 9,
+                        help="skip HNSW above this size (its build is the slow part)")
     args = parser.parse_args(argv)
     for path in args.texts:
         if not path.is_file():
             raise FileNotFoundError(f"--texts {path}: no such file")
     report = bench_knn(args.texts, args.models, args.sizes, args.k, args.queries, args.probes,
-                       args.noise, args.exact_max, args.sharded_max)
+                       args.noise, args.exact_max, args.sharded_max, args.hnsw_max)
     print(f"{report['real_vectors']} real vectors; k={report['k']}; "
           f"{report['faiss_threads']} faiss threads")
     print(f"{'n':>9}  {'index':<8}{'seconds':>9}{'recall@k':>10}")

@@ -31,12 +31,14 @@ SECTIONS: dict[str, tuple[str, str, list[str]]] = {
     "extractor_pipeline": ("wenmai.benchmarks.efficiency", "main",
                            ["--model", "extractor", "--limit", "1000"]),
     "knn": ("wenmai.benchmarks.knn", "main", ["--sizes", "10000", "100000"]),
+    "knn_1m": ("wenmai.benchmarks.knn", "main", ["--sizes", "1000000", "--sharded-max", "0"]),
     "infomap": ("wenmai.bench", "main_infomap",
                 ["--labelled", str(DATA / "topics/thucnews/dev.tsv"), "--limit", "10000"]),
     "job": ("wenmai.benchmarks.job", "main", ["--sizes", "1000", "10000", "100000"]),
 }
 VERBS = {"encoder": "encoder", "bert": "bert", "titler": "titler", "titler_pipeline": "efficiency",
          "extractor": "extractor", "extractor_pipeline": "efficiency", "knn": "knn",
+         "knn_1m": "knn",
          "infomap": "infomap", "job": "job"}
 
 
@@ -138,13 +140,15 @@ def _job(r: dict) -> list[str]:
 
 RENDER: dict[str, Callable[[dict], list[str]]] = {
     "encoder": _encoder, "bert": _bert, "titler": _titler, "titler_pipeline": _efficiency,
-    "extractor": _extractor, "extractor_pipeline": _efficiency, "knn": _knn, "infomap": _infomap,
+    "extractor": _extractor, "extractor_pipeline": _efficiency, "knn": _knn, "knn_1m": _knn,
+    "infomap": _infomap,
     "job": _job}
 TITLES = {"encoder": "Encoder: bare loop vs pipeline, padding", "bert": "Encoder vs BERT-base",
           "titler": "Titler: greedy vs beam search", "titler_pipeline": "Titler in the pipeline",
           "extractor": "Extractor: sparse attention, DGCNN vs BiLSTM",
           "extractor_pipeline": "Extractor in the pipeline",
-          "knn": "kNN graph: exact, IVF, HNSW, sharded", "infomap": "InfoMap engines",
+          "knn": "kNN graph: exact, IVF, HNSW, sharded",
+          "knn_1m": "kNN graph at one million vectors", "infomap": "InfoMap engines",
           "job": "The whole job: growth curve"}
 
 
