@@ -9,13 +9,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
-from wenmai.pipelines.infer import KeyedInference
-from wenmai.types import Doc
-
-
-def to_example(doc: Doc):
-    """Example: Doc(doc_id="a", text="你好", tokens=("你好",)) -> ("a", ("你好", ("你好",)))"""
-    return doc.doc_id, (doc.text, doc.tokens)
+from wenmai.pipelines.infer import DocInference
 
 
 class EncodeSentences(beam.PTransform):
@@ -27,7 +21,5 @@ class EncodeSentences(beam.PTransform):
         self._config = config
 
     def expand(self, docs):
-        out = (docs
-               | "ToExamples" >> beam.Map(to_example)
-               | "Encode" >> KeyedInference(self._handler, self._config))
+        out = docs | "Encode" >> DocInference(self._handler, self._config)
         return {"embeddings": out["results"], "errors": out["errors"]}

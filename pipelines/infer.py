@@ -20,6 +20,7 @@ from apache_beam.ml.inference.base import ModelHandler, RunInference
 
 from wenmai.config import InferenceConfig
 from wenmai.models.handlers import KeyedHandler
+from wenmai.types import Doc
 
 
 def bucket_key(keyed_example, boundaries: tuple[int, ...], shards: int) -> tuple[int, int]:
@@ -120,3 +121,23 @@ class KeyedInference(beam.PTransform):
         results = main | "Inferences" >> beam.MapTuple(lambda key, result: (key, result.inference))
         errors = failed.failed_inferences | "PerExample" >> beam.FlatMap(failed_batch)
         return {"results": results, "errors": errors}
+
+
+def to_example(doc: Doc):
+    """Example: Doc(doc_id="a", text="你好", tokens=("你好",)) -> ("a", ("你好", ("你好",)))"""
+    return doc.doc_id, (doc.text, doc.tokens)
+
+
+class DocInference(beam.PTransform):
+    """Docs -> `KeyedInference` on (text, words) keyed by doc_id: the encoder's and the titler's
+    step (the extractor keys sentences instead)."""
+
+    def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig()):
+        super().__init__()
+        self._handler = handler
+        self._config = config
+
+    def expand(self, docs):
+        return (docs
+                | "ToExamples" >> beam.Map(to_example)
+                | "Infer" >> KeyedInference(self._handler, self._config))

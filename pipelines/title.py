@@ -12,8 +12,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
-from wenmai.pipelines.embed import to_example
-from wenmai.pipelines.infer import FailureStats, KeyedInference
+from wenmai.pipelines.infer import DocInference, FailureStats
 
 
 class Title(beam.PTransform):
@@ -25,9 +24,7 @@ class Title(beam.PTransform):
         self._config = config
 
     def expand(self, docs):
-        out = (docs
-               | "ToExamples" >> beam.Map(to_example)
-               | "Generate" >> KeyedInference(self._handler, self._config))
+        out = docs | "Generate" >> DocInference(self._handler, self._config)
         stats = (out["errors"]
                  | "CountFailures" >> beam.CombineGlobally(FailureStats())
                  | "Name" >> beam.Map(lambda s: ("title", s)))

@@ -3,7 +3,8 @@ import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from wenmai.pipelines.embed import EncodeSentences, to_example
+from wenmai.pipelines.embed import EncodeSentences
+from wenmai.pipelines.infer import to_example
 from wenmai.types import Doc
 
 from .fakes import FakeEncoderHandler

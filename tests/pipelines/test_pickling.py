@@ -1,7 +1,6 @@
 """Everything a runner ships to workers pickles with Beam's own pickler (Dataflow, Flink, Spark
 and multi-process local runs all do this); `tests/wenmai/test_job.py` also runs the whole job
 under --direct_running_mode=multi_processing."""
-import pytest
 from apache_beam.internal import pickler
 
 from wenmai.config import (ClusterConfig, GraphConfig, InferenceConfig, ReadConfig, SegmentConfig)
