@@ -1,7 +1,7 @@
 """`wenmai bench encoders` end to end on a tiny data directory laid out like ../shared/data."""
 import json
 
-from wenmai.benchmarks.encoders import REFERENCES, ROWS, main, summarise
+from wenmai.benchmarks.encoders import REFERENCES, ROWS, main, summarise, verdicts
 
 from ..models.test_train_encoder import CITIES, TOPICS
 
@@ -33,6 +33,29 @@ def _data(root):
 def test_summarise_mean_and_spread():
     out = summarise([{"a": 1.0, "b": None}, {"a": 3.0, "b": 2.0}])
     assert out == {"a": {"mean": 2.0, "spread": 2.0}, "b": {"mean": 2.0, "spread": 0.0}}
+
+
+def _rows(**cells):
+    return {name: {key: {"mean": m, "spread": s} for key, (m, s) in row.items()}
+            for name, row in cells.items()}
+
+
+def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
+    rows = _rows(gru_am={"lcqmc_test": (0.60, 0.01), "nmi": (0.40, 0.0)},
+                 gru_angular={"lcqmc_test": (0.605, 0.02), "nmi": (0.40, 0.0)},
+                 infomax={"lcqmc_test": (0.40, 0.0), "nmi": (0.38, 0.0)},
+                 shipped={"lcqmc_test": (0.62, 0.0), "nmi": (0.37, 0.0)},
+                 random={"lcqmc_test": (0.42, 0.0), "nmi": (0.14, 0.0)},
+                 char_tfidf={"lcqmc_test": (0.54, 0.0), "nmi": (0.41, 0.0)})
+    infomax, best = verdicts(rows)
+    assert "beats random." in infomax and "0.380" in infomax
+    assert best.startswith("- Best trained row on LCQMC test: gru_angular (0.605")
+    assert "+0.005 over gru_am, no more than the larger seed spread (0.020)" in best
+    assert "shipped encoder scores 0.620" in best
+    rows["infomax"]["nmi"]["mean"] = 0.5
+    rows["gru_angular"]["lcqmc_test"]["mean"] = 0.65
+    infomax, best = verdicts(rows)
+    assert "beats random and char_tfidf." in infomax and "more than the larger seed" in best
 
 
 def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):

@@ -9,9 +9,13 @@ Rows (each trained by `wenmai train encoder` with the shared budget flags):
     onlstm_am    ON-LSTM + AM-Softmax
     infomax      GRU + Deep InfoMax on unlabelled text only (no labels at all)
     infomax_am   the infomax row's encoder fine-tuned with AM-Softmax
-and two references that are not trained: `random` (the gru_am shape and vocabulary, random
-weights) and `char_tfidf` (character 1-2-gram TF-IDF; for clustering reduced to 256 dimensions
-by truncated SVD so that the same kNN graph and InfoMap run on it).
+and three references that this script does not train: `shipped` (the encoder in
+models/weights, the spine's model, trained with its own recipe and budget in its card), `random`
+(the gru_am shape and vocabulary, random weights) and `char_tfidf` (character 1-2-gram TF-IDF;
+for clustering reduced to 256 dimensions by truncated SVD so that the same kNN graph and InfoMap
+run on it). The report ends with verdicts computed from the table: whether InfoMax alone beats
+`random` and `char_tfidf` on clustering, and which row leads on LCQMC test and by how much
+compared with the seed spread.
 
 Columns: Spearman on LCQMC test, AFQMC dev, STS-B dev (`wenmai eval encoder`), THUCNews-dev
 clustering NMI and V-measure with the pipeline's InfoMap and with k-means told the true k
@@ -29,6 +33,7 @@ from typing import Optional
 import numpy as np
 
 from wenmai.config import ArgumentParser
+from wenmai.models import DEFAULT_MODELS_DIR
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ROWS = {
@@ -40,7 +45,7 @@ ROWS = {
     "infomax": ["--objective", "infomax"],
     "infomax_am": [],  # --init-from the infomax row's model
 }
-REFERENCES = ("random", "char_tfidf")
+REFERENCES = ("shipped", "random", "char_tfidf")
 PAIRS = {"lcqmc_test": "similarity/lcqmc/test.tsv", "afqmc_dev": "similarity/afqmc/dev.tsv",
          "stsb_dev": "similarity/stsb_zh/dev.tsv"}
 CLUSTER_FILE = "topics/thucnews/dev.tsv"
@@ -179,12 +184,42 @@ def markdown(report: dict) -> str:
                 spread = f" ± {cell['spread'] / 2:.3f}" if len(seeds) > 1 else ""
                 cells.append(f"{cell['mean']:.3f}{spread}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", f"Total time: {report['seconds'] / 60:.1f} min.", ""]
+    lines += ["", "## Verdicts (computed from the table above)", "", *verdicts(report["rows"]),
+              "", f"Total time: {report['seconds'] / 60:.1f} min.", ""]
     return "\n".join(lines)
 
 
+def verdicts(rows: dict) -> list[str]:
+    """The issue's questions answered from the numbers, so that a rerun restates them."""
+    def mean(row, key):
+        return rows[row][key]["mean"]
+
+    out = []
+    if {"infomax", "random", "char_tfidf"} <= set(rows):
+        ours, rand, tfidf = (mean(r, "nmi") for r in ("infomax", "random", "char_tfidf"))
+        beaten = [name for name, v in (("random", rand), ("char_tfidf", tfidf)) if ours > v]
+        out.append(f"- InfoMax alone (no labels), THUCNews NMI with InfoMap: {ours:.3f} vs random "
+                   f"{rand:.3f} and char TF-IDF {tfidf:.3f}: beats "
+                   f"{' and '.join(beaten) if beaten else 'neither'}.")
+    trained = [r for r in rows if r in ROWS]
+    if trained:
+        best = max(trained, key=lambda r: mean(r, "lcqmc_test"))
+        spread = rows[best]["lcqmc_test"]["spread"]
+        line = f"- Best trained row on LCQMC test: {best} ({mean(best, 'lcqmc_test'):.3f}"
+        line += f", seed spread {spread:.3f})" if spread else ")"
+        if best != "gru_am" and "gru_am" in rows:
+            gap = mean(best, "lcqmc_test") - mean("gru_am", "lcqmc_test")
+            noise = max(spread, rows["gru_am"]["lcqmc_test"]["spread"])
+            line += (f"; {gap:+.3f} over gru_am, " + ("more" if gap > noise else "no more")
+                     + " than the larger seed spread" + (f" ({noise:.3f})" if noise else " (one seed)"))
+        if "shipped" in rows:
+            line += f"; the shipped encoder scores {mean('shipped', 'lcqmc_test'):.3f}"
+        out.append(line + ".")
+    return out
+
+
 def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
-                   rows: list[str], command: str) -> dict:
+                   rows: list[str], command: str, shipped: Path = DEFAULT_MODELS_DIR) -> dict:
     start = time.time()
     results: dict[str, list[dict]] = {name: [] for name in rows + list(REFERENCES)}
     for seed in seeds:
@@ -197,6 +232,7 @@ def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
                                      infomax_dir=trained.get("infomax"))
             results[row].append(score_row(trained[row], data_dir, seed))
             print(f"seed {seed} {row}: {json.dumps(results[row][-1])}", flush=True)
+        results["shipped"].append(score_row(shipped, data_dir, seed))
         like = trained.get("gru_am") or next(iter(trained.values()))
         results["random"].append(score_row(random_reference(like, runs / f"seed{seed}" / "random",
                                                             seed), data_dir, seed))
@@ -220,6 +256,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--threads", type=int, default=Budget.threads)
     parser.add_argument("--train-args", default="",
                         help="more `wenmai train encoder` flags for every row, in one string")
+    parser.add_argument("--shipped", type=Path, default=DEFAULT_MODELS_DIR,
+                        help="models dir of the `shipped` reference row")
     parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
                         help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
@@ -227,7 +265,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     report = bench_encoders(args.data_dir, args.runs, args.seeds,
                             Budget(args.epochs, args.max_pairs, args.threads,
                                    tuple(args.train_args.split())), args.rows,
-                            command.strip())
+                            command.strip(), args.shipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     args.out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
