@@ -39,9 +39,10 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
 
 TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder",
             "titler": "wenmai.models.train_titler"}
-BENCHMARKS = {"extractor": ("wenmai.bench", "main_extractor"),
-              "encoder": ("wenmai.bench", "main"), "infomap": ("wenmai.bench", "main_infomap"),
-              "titler": ("wenmai.bench", "main_titler"),
+BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
+              "encoder": ("wenmai.benchmarks.encoder", "main"),
+              "infomap": ("wenmai.benchmarks.infomap", "main"),
+              "titler": ("wenmai.benchmarks.titler", "main"),
               "knn": ("wenmai.benchmarks.knn", "main"),
               "bert": ("wenmai.benchmarks.bert", "main"),
               "job": ("wenmai.benchmarks.job", "main"),

@@ -67,7 +67,7 @@ def bert_base(docs, batches, max_len: int, device: torch.device) -> tuple[float,
 
 def bench_bert(texts: Path, models_dir: Path, limit: int, batch_size: int,
                max_len: int = InferenceConfig.max_len) -> dict:
-    from wenmai.bench import load_docs
+    from wenmai.benchmarks.encoder import load_docs
     from wenmai.models.encoder import load_encoder
     from wenmai.models.handlers import select_device
 

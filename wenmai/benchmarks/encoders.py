@@ -120,7 +120,7 @@ def cluster_scores(vectors: np.ndarray, labels: list[str], seed: int) -> dict:
 
 def score_row(models_dir: Optional[Path], data_dir: Path, seed: int) -> dict:
     """Every column for a trained models dir, or for char TF-IDF when `models_dir` is None."""
-    from wenmai.bench import bare_loop, load_docs
+    from wenmai.benchmarks.encoder import bare_loop, load_docs
     from wenmai.config import InferenceConfig
     from wenmai.eval_cluster import embed, read_labelled
     from wenmai.models.evaluate import (evaluate_encoder, read_pairs, score_pairs,

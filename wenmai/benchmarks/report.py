@@ -22,17 +22,17 @@ DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 # name -> (module, function, argv): `wenmai bench <verb> <argv>` runs the same thing
 SECTIONS: dict[str, tuple[str, str, list[str]]] = {
-    "encoder": ("wenmai.bench", "main", ["--limit", "20000"]),
+    "encoder": ("wenmai.benchmarks.encoder", "main", ["--limit", "20000"]),
     "bert": ("wenmai.benchmarks.bert", "main", ["--limit", "2000"]),
-    "titler": ("wenmai.bench", "main_titler", ["--limit", "500"]),
+    "titler": ("wenmai.benchmarks.titler", "main", ["--limit", "500"]),
     "titler_pipeline": ("wenmai.benchmarks.efficiency", "main",
                         ["--model", "titler", "--limit", "500"]),
-    "extractor": ("wenmai.bench", "main_extractor", []),
+    "extractor": ("wenmai.benchmarks.extractor", "main", []),
     "extractor_pipeline": ("wenmai.benchmarks.efficiency", "main",
                            ["--model", "extractor", "--limit", "1000"]),
     "knn": ("wenmai.benchmarks.knn", "main", ["--sizes", "10000", "100000"]),
     "knn_1m": ("wenmai.benchmarks.knn", "main", ["--sizes", "1000000", "--sharded-max", "0"]),
-    "infomap": ("wenmai.bench", "main_infomap",
+    "infomap": ("wenmai.benchmarks.infomap", "main",
                 ["--labelled", str(DATA / "topics/thucnews/dev.tsv"), "--limit", "10000"]),
     "job": ("wenmai.benchmarks.job", "main", ["--sizes", "1000", "10000", "100000"]),
 }
