@@ -52,9 +52,14 @@ def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
     assert best.startswith("- Best trained row on LCQMC test: gru_angular (0.605")
     assert "+0.005 over gru_am, no more than the larger seed spread (0.020)" in best
     assert "shipped encoder scores 0.620" in best
+    rows["infomax"]["ami"] = {"mean": 0.3, "spread": 0.0}
+    rows["random"]["ami"] = {"mean": 0.1, "spread": 0.0}
+    rows["char_tfidf"]["ami"] = {"mean": 0.2, "spread": 0.0}
+    assert "AMI (chance-adjusted) of the same clusters: 0.300 vs random 0.100 and char TF-IDF " \
+        "0.200: beats random and char_tfidf." in verdicts(rows)[1]
     rows["infomax"]["nmi"]["mean"] = 0.5
     rows["gru_angular"]["lcqmc_test"]["mean"] = 0.65
-    infomax, best = verdicts(rows)
+    infomax, _, best = verdicts(rows)
     assert "beats random and char_tfidf." in infomax and "more than the larger seed" in best
 
 
@@ -67,6 +72,8 @@ def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):
     for name, row in report["rows"].items():
         assert -1 <= row["lcqmc_test"]["mean"] <= 1 and 0 <= row["nmi"]["mean"] <= 1, name
         assert ("sentences_per_s" in row) == (name != "char_tfidf")
+        assert 0 <= row["ami"]["mean"] <= 1 and row["clusters"]["mean"] >= 1, name
+        assert 0 <= row["nmi_no_floor"]["mean"] <= 1, name
     table = out.with_suffix(".md").read_text(encoding="utf-8")
     assert all(f"| {name} |" in table for name in report["rows"])
     assert json.loads(out.with_suffix(".json").read_text())["seeds"] == [1337]
