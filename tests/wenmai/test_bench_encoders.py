@@ -47,7 +47,8 @@ def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
                  shipped={"lcqmc_test": (0.62, 0.0), "nmi": (0.37, 0.0)},
                  random={"lcqmc_test": (0.42, 0.0), "nmi": (0.14, 0.0)},
                  char_tfidf={"lcqmc_test": (0.54, 0.0), "nmi": (0.41, 0.0)})
-    infomax, best = verdicts(rows)
+    infomax, best, decided = verdicts(rows)
+    assert decided.endswith("keep the shipped recipe (gru_angular's lead is within seed noise).")
     assert "beats random." in infomax and "0.380" in infomax
     assert best.startswith("- Best trained row on LCQMC test: gru_angular (0.605")
     assert "+0.005 over gru_am, no more than the larger seed spread (0.020)" in best
@@ -59,8 +60,11 @@ def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
         "0.200: beats random and char_tfidf." in verdicts(rows)[1]
     rows["infomax"]["nmi"]["mean"] = 0.5
     rows["gru_angular"]["lcqmc_test"]["mean"] = 0.65
-    infomax, _, best = verdicts(rows)
+    infomax, _, best, decided = verdicts(rows)
     assert "beats random and char_tfidf." in infomax and "more than the larger seed" in best
+    assert decided.endswith("switch to gru_angular.")
+    rows["gru_angular"]["lcqmc_test"]["spread"] = rows["gru_am"]["lcqmc_test"]["spread"] = 0.0
+    assert verdicts(rows)[-1].endswith("no decision from one seed (rerun with --seeds A B).")
 
 
 def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):

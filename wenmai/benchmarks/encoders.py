@@ -233,7 +233,26 @@ def verdicts(rows: dict) -> list[str]:
         if "shipped" in rows:
             line += f"; the shipped encoder scores {mean('shipped', 'lcqmc_test'):.3f}"
         out.append(line + ".")
+        out.append("- " + decision(rows, best))
     return out
+
+
+def decision(rows: dict, best: str) -> str:
+    """The rule for the shipped default: a variant replaces the shipped recipe's objective only
+    when it leads gru_am on LCQMC test by more than the seed spread, measured over 2+ seeds."""
+    rule = ("Shipped default (rule: switch only when a row leads gru_am on LCQMC test by more than "
+            "the larger seed spread, over at least two seeds): ")
+    if best == "gru_am":
+        return rule + "keep the shipped recipe (gru_am leads)."
+    if "gru_am" not in rows:
+        return rule + "no decision (gru_am was not run)."
+    spread = max(rows[best]["lcqmc_test"]["spread"], rows["gru_am"]["lcqmc_test"]["spread"])
+    if spread == 0.0:
+        return rule + "no decision from one seed (rerun with --seeds A B)."
+    gap = rows[best]["lcqmc_test"]["mean"] - rows["gru_am"]["lcqmc_test"]["mean"]
+    if gap > spread:
+        return rule + f"switch to {best}."
+    return rule + f"keep the shipped recipe ({best}'s lead is within seed noise)."
 
 
 def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
