@@ -25,6 +25,7 @@ With several `--seeds`, each cell is the mean and the spread (max - min) across 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ import numpy as np
 from wenmai.config import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
+log = logging.getLogger("wenmai.bench.encoders")
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ROWS = {
     "gru_am": [],
@@ -68,6 +70,7 @@ def train_row(row: str, out: Path, data_dir: Path, seed: int, budget: Budget,
     from wenmai.models.train_encoder import main as train
 
     if (out / "encoder" / "model.safetensors").is_file():
+        log.info("reusing %s (trained earlier; its card says how)", out / "encoder")
         return out
     flags = ["--data-dir", str(data_dir), "--out", str(out / "encoder"), "--seed", str(seed),
              "--epochs", str(budget.epochs), "--max-pairs", str(budget.max_pairs),
@@ -198,7 +201,10 @@ def markdown(report: dict) -> str:
                 cells.append(f"{cell['mean']:.3f}{spread}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Verdicts (computed from the table above)", "", *verdicts(report["rows"]),
-              "", f"Total time: {report['seconds'] / 60:.1f} min.", ""]
+              "", f"This command took {report['seconds'] / 60:.1f} min"
+              + (f"; {report['trained_rows_reused']} of its {report['trained_rows']} trained rows "
+                 "were already in --runs and only scored (each row's training time is in its "
+                 "model card there)" if report.get("trained_rows_reused") else "") + ".", ""]
     return "\n".join(lines)
 
 
@@ -258,6 +264,8 @@ def decision(rows: dict, best: str) -> str:
 def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
                    rows: list[str], command: str, shipped: Path = DEFAULT_MODELS_DIR) -> dict:
     start = time.time()
+    reused = sum((runs / f"seed{seed}" / row / "encoder" / "model.safetensors").is_file()
+                 for seed in seeds for row in rows)
     results: dict[str, list[dict]] = {name: [] for name in rows + list(REFERENCES)}
     for seed in seeds:
         trained = {}
@@ -276,7 +284,8 @@ def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
         results["char_tfidf"].append(score_row(None, data_dir, seed))
     return {"command": command, "seeds": seeds, "budget": budget.__dict__,
             "rows": {name: summarise(r) for name, r in results.items() if r},
-            "seconds": time.time() - start}
+            "seconds": time.time() - start, "trained_rows_reused": reused,
+            "trained_rows": len(seeds) * len(rows)}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
