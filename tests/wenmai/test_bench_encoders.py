@@ -63,11 +63,17 @@ def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
     infomax, _, best, decided = verdicts(rows)
     assert "beats random and char_tfidf." in infomax and "more than the larger seed" in best
     assert decided.endswith("switch to gru_angular.")
+    rows["gru_angular"]["nmi"] = {"mean": 0.35, "spread": 0.01}
+    rows["gru_angular"]["sentences_per_s"] = {"mean": 100.0, "spread": 0.0}
+    rows["gru_am"]["sentences_per_s"] = {"mean": 300.0, "spread": 0.0}
+    assert verdicts(rows)[-1].endswith(
+        "keep the shipped recipe: gru_angular leads LCQMC test by +0.050, but it loses beyond seed "
+        "noise on nmi -0.050 and it runs at 0.33x gru_am's sentences/s.")
     rows["gru_angular"]["lcqmc_test"]["spread"] = rows["gru_am"]["lcqmc_test"]["spread"] = 0.0
     assert verdicts(rows)[-1].endswith("no decision from one seed (rerun with --seeds A B).")
 
 
-def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):
+def test_every_row_trains_scores_and_lands_in_the_table(tmp_path, monkeypatch):
     data = _data(tmp_path / "data")
     out = tmp_path / "docs" / "encoders"
     report = main(["--data-dir", str(data), "--runs", str(tmp_path / "runs"), "--epochs", "1",
@@ -84,3 +90,17 @@ def test_every_row_trains_scores_and_lands_in_the_table(tmp_path):
     # the infomax_am row started from the infomax row's weights
     card = (tmp_path / "runs" / "seed1337" / "infomax_am" / "encoder" / "README.md").read_text()
     assert "Started from" in card and "infomax" in card
+
+    # a rerun reuses the trained rows and their cached scores: nothing is trained or scored again
+    import wenmai.benchmarks.encoders as bench
+
+    def fail(*args, **kwargs):
+        raise AssertionError("rescored or retrained")
+
+    monkeypatch.setattr(bench, "score_row", fail)
+    monkeypatch.setattr("wenmai.models.train_encoder.main", fail)
+    again = main(["--data-dir", str(data), "--runs", str(tmp_path / "runs"), "--epochs", "1",
+                  "--threads", "1", "--train-args", TINY_TRAIN, "--out", str(out)])
+    assert again["rows"] == report["rows"]
+    assert again["trained_rows_reused"] == again["trained_rows"] == len(ROWS)
+    assert "were already in --runs and only scored" in out.with_suffix(".md").read_text()
