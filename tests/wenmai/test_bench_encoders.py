@@ -68,7 +68,7 @@ def test_verdicts_state_who_beats_whom_and_whether_the_lead_is_noise():
     rows["gru_am"]["sentences_per_s"] = {"mean": 300.0, "spread": 0.0}
     assert verdicts(rows)[-1].endswith(
         "keep the shipped recipe: gru_angular leads LCQMC test by +0.050, but it loses beyond seed "
-        "noise on nmi -0.050 and it runs at 0.33x gru_am's sentences/s.")
+        "noise on nmi -0.050 and it runs at 0.333x gru_am's sentences/s.")
     rows["gru_angular"]["lcqmc_test"]["spread"] = rows["gru_am"]["lcqmc_test"]["spread"] = 0.0
     assert verdicts(rows)[-1].endswith("no decision from one seed (rerun with --seeds A B).")
 

@@ -202,7 +202,7 @@ def markdown(report: dict) -> str:
         "# Encoder variants, measured",
         "",
         f"`{report['command']}` (seeds {', '.join(map(str, seeds))}; {report['budget']['epochs']} "
-        f"epochs per row, {report['budget']['threads']} CPU threads). Every trained row sees the same "
+        f"epochs per row, torch threads {report['budget']['threads']}). Every trained row sees the same "
         "train-role pairs (or, for infomax, only unlabelled text) with the same budget; the report "
         "files are only scored. Cells: mean over seeds, ± half the spread (max - min) when there are "
         "several. `shipped` is the encoder in models/weights (its own recipe and budget, in its "
@@ -264,8 +264,9 @@ def verdicts(rows: dict) -> list[str]:
         if best != "gru_am" and "gru_am" in rows:
             gap = mean(best, "lcqmc_test") - mean("gru_am", "lcqmc_test")
             noise = max(spread, rows["gru_am"]["lcqmc_test"]["spread"])
-            line += (f"; {gap:+.3f} over gru_am, " + ("more" if gap > noise else "no more")
-                     + " than the larger seed spread" + (f" ({noise:.3f})" if noise else " (one seed)"))
+            line += f"; {gap:+.3f} over gru_am, " + (
+                ("more" if gap > noise else "no more") + f" than the larger seed spread ({noise:.3f})"
+                if noise else "one seed, so no spread to compare with")
         if "shipped" in rows:
             line += f"; the shipped encoder scores {mean('shipped', 'lcqmc_test'):.3f}"
         out.append(line + ".")
@@ -307,7 +308,7 @@ def decision(rows: dict, best: str) -> str:
     if not losses and ratio >= 0.5:
         return rule + f"switch to {best}."
     why = ([f"it loses beyond seed noise on {', '.join(losses)}"] if losses else []) + \
-        ([f"it runs at {ratio:.2f}x gru_am's sentences/s"] if ratio < 0.5 else [])
+        ([f"it runs at {ratio:.3f}x gru_am's sentences/s"] if ratio < 0.5 else [])
     return rule + f"keep the shipped recipe: {best} leads LCQMC test by {gap:+.3f}, but " + \
         " and ".join(why) + "."
 
@@ -348,6 +349,7 @@ def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
+    import shlex
     import sys
 
     parser = ArgumentParser(prog="wenmai bench encoders", description=__doc__.split("\n")[0])
@@ -367,7 +369,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
                         help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
-    command = "wenmai bench encoders " + " ".join(argv if argv is not None else sys.argv[2:])
+    command = "wenmai bench encoders " + shlex.join(argv if argv is not None else sys.argv[2:])
     report = bench_encoders(args.data_dir, args.runs, args.seeds,
                             Budget(args.epochs, args.max_pairs, args.threads,
                                    tuple(args.train_args.split())), args.rows,
