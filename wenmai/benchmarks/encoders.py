@@ -247,7 +247,8 @@ def verdicts(rows: dict) -> list[str]:
     if {"infomax", "random", "char_tfidf"} <= set(rows):
         for key, what in (("nmi", "NMI with the pipeline's InfoMap"),
                           ("ami", "AMI (chance-adjusted) of the same clusters"),
-                          ("nmi_no_floor", "NMI of InfoMap on the kNN graph with the cosine floor at 0 (not 0.5)")):
+                          ("nmi_no_floor", "NMI of InfoMap on the kNN graph with the cosine floor at 0 (not 0.5)"),
+                          ("kmeans_nmi", "NMI of k-means told the true k")):
             if key not in rows["infomax"]:
                 continue
             ours, rand, tfidf = (mean(r, key) for r in ("infomax", "random", "char_tfidf"))
