@@ -14,13 +14,17 @@ models/weights, the spine's model, trained with its own recipe and budget in its
 (the gru_am shape and vocabulary, random weights) and `char_tfidf` (character 1-2-gram TF-IDF;
 for clustering reduced to 256 dimensions by truncated SVD so that the same kNN graph and InfoMap
 run on it). The report ends with verdicts computed from the table: whether InfoMax alone beats
-`random` and `char_tfidf` on clustering, and which row leads on LCQMC test and by how much
-compared with the seed spread.
+`random` and `char_tfidf` on clustering, which row leads on LCQMC test and by how much compared
+with the seed spread, and what the shipped-default rule (`decision`) makes of it.
 
-Columns: Spearman on LCQMC test, AFQMC dev, STS-B dev (`wenmai eval encoder`), THUCNews-dev
-clustering NMI and V-measure with the pipeline's InfoMap and with k-means told the true k
-(`wenmai eval cluster`), and sentences/s of a bare batched loop on the same 5,000 headlines.
-With several `--seeds`, each cell is the mean and the spread (max - min) across them.
+Columns: Spearman on LCQMC test, AFQMC dev, STS-B dev (`wenmai eval encoder`); THUCNews-dev
+clustering with the pipeline's kNN graph and InfoMap (NMI, V-measure, AMI, cluster count, and
+NMI with the cosine floor at 0) and with k-means told the true k (`cluster_scores` says why so
+many); sentences/s of a bare batched loop on the same 5,000 headlines with `--threads` torch
+threads. With several `--seeds`, each cell is the mean and the spread (max - min) across them.
+
+Trained rows and their scores are kept under `--runs` (scores keyed by the model's sha256, the
+seed and SCORES_VERSION), so a rerun, an added row or an added seed only does what is missing.
 """
 from __future__ import annotations
 
