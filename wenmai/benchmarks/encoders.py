@@ -94,6 +94,8 @@ def random_reference(like: Path, out: Path, seed: int) -> Path:
     from wenmai.models.checkpoint import read_config, save_pretrained
     from wenmai.models.encoder import SentenceEncoder, load_encoder
 
+    if (out / "encoder" / "model.safetensors").is_file():  # same shape and seed: same weights
+        return out
     model, vocab = load_encoder(like / "encoder")
     torch.manual_seed(seed)
     meta = read_config(like / "encoder")
@@ -320,25 +322,20 @@ def decision(rows: dict, best: str) -> str:
 
 def bench_encoders(data_dir: Path, runs: Path, seeds: list[int], budget: Budget,
                    rows: list[str], command: str, shipped: Path = DEFAULT_MODELS_DIR) -> dict:
-    import torch
-
-    torch.set_num_threads(budget.threads)  # scoring too, so sentences/s are per thread budget
     start = time.time()
     reused = sum((runs / f"seed{seed}" / row / "encoder" / "model.safetensors").is_file()
                  for seed in seeds for row in rows)
     results: dict[str, list[dict]] = {name: [] for name in rows + list(REFERENCES)}
     for seed in seeds:
-        trained = {}
+        here, trained = runs / f"seed{seed}", {}
         for row in rows:
             if row == "infomax_am" and "infomax" not in trained:  # its starting point
-                trained["infomax"] = train_row("infomax", runs / f"seed{seed}" / "infomax",
-                                               data_dir, seed, budget)
-            trained[row] = train_row(row, runs / f"seed{seed}" / row, data_dir, seed, budget,
+                trained["infomax"] = train_row("infomax", here / "infomax", data_dir, seed, budget)
+            trained[row] = train_row(row, here / row, data_dir, seed, budget,
                                      infomax_dir=trained.get("infomax"))
             results[row].append(cached_score(trained[row] / "scores.json", trained[row],
                                              data_dir, seed))
             print(f"seed {seed} {row}: {json.dumps(results[row][-1])}", flush=True)
-        here = runs / f"seed{seed}"
         results["shipped"].append(cached_score(here / "shipped" / "scores.json", shipped,
                                                data_dir, seed))
         like = trained.get("gru_am") or next(iter(trained.values()))
@@ -357,6 +354,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     import shlex
     import sys
 
+    import torch
+
     parser = ArgumentParser(prog="wenmai bench encoders", description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--runs", type=Path, default=Path("runs/encoders"),
@@ -374,6 +373,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
                         help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)  # scoring too, so sentences/s are per thread budget
     command = "wenmai bench encoders " + shlex.join(argv if argv is not None else sys.argv[2:])
     report = bench_encoders(args.data_dir, args.runs, args.seeds,
                             Budget(args.epochs, args.max_pairs, args.threads,
