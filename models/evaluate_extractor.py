@@ -79,7 +79,7 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
     from wenmai.models.extractor import extract_triples
 
     if segment is None:  # the pipeline's own segmentation (jieba, loaded once, quiet)
-        from wenmai.pipelines.segment import load_jieba, segment as cut
+        from wenmai.text import load_jieba, segment as cut
 
         jieba = load_jieba()
         segment = lambda text: list(cut(jieba, text))  # noqa: E731

@@ -7,36 +7,16 @@ Nothing is dropped silently: every rejection carries a reason.
 """
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Iterable, Optional
 
 import apache_beam as beam
 
 from wenmai.config import ReadConfig
+from wenmai.text import normalize_text
 from wenmai.types import RAW_LIMIT, DeadLetter, Doc, Record, derive_doc_id
 
 STAGE = "clean"
 DEAD_LETTER = "dead_letter"
-
-_WHITESPACE = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """NFKC, control and format characters removed, runs of whitespace collapsed to one space.
-
-    Example: normalize_text("ＡＩ芯片\\t出货\\x00量 １２３ 万片\\u200b ") == "AI芯片 出货量 123 万片"
-    """
-    text = unicodedata.normalize("NFKC", text)
-    # Cc (control) and Cf (format: zero-width spaces, BOMs, bidi marks) carry no content; a tab or
-    # newline becomes a space first so words on either side stay apart.
-    text = "".join(
-        " " if ch.isspace() else ch
-        for ch in text
-        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf")
-    )
-    return _WHITESPACE.sub(" ", text).strip()
-
 
 def rejection_reason(text: str) -> Optional[str]:
     """Why a normalised text is not a document, or None if it is one.

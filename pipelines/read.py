@@ -1,156 +1,19 @@
-"""ReadCorpus: file patterns -> `Record`s (main output) and `DeadLetter`s (`dead_letter` output).
+"""ReadCorpus: file paths -> `Record`s (main output) and `DeadLetter`s (`dead_letter` output).
 
-Formats, chosen by suffix after an optional `.gz` (decompressed transparently by Beam):
-- `.txt`: every `\\n`-separated line is one record (a trailing `\\r` is dropped);
-- `.jsonl`: every line is one JSON object with a text field (and optionally an id field);
-- `.parquet`: every row, read in batches of a few columns.
-Files are streamed record by record, so no file is ever held in memory whole. Local paths and
-anything Beam's `FileSystems` understands (`gs://` with `wenmai[gcp]`) work alike.
+The parsing itself (formats, positions, errors) is `wenmai.text`'s, shared with the models'
+training code; this module wraps it in Beam: files are matched, opened through Beam's
+`FileSystems` (local paths and `gs://` with `wenmai[gcp]` alike) and streamed record by record.
 """
 from __future__ import annotations
-
-import json
-from typing import Iterator, Optional, Union
 
 import apache_beam as beam
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 
 from wenmai.config import ReadConfig
-from wenmai.types import RAW_LIMIT, DeadLetter, Record
-
-STAGE = "read"
-DEAD_LETTER = "dead_letter"
-FORMATS = (".txt", ".jsonl", ".parquet")
-
-Parsed = Union[Record, DeadLetter]
-
-
-def file_format(path: str) -> Optional[str]:
-    """The format suffix of `path`, ignoring `.gz`.
-
-    Example: file_format("news/2026-11-28.jsonl.gz") == ".jsonl"; file_format("a.csv") is None
-    """
-    name = path.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    for suffix in FORMATS:
-        if name.endswith(suffix):
-            return suffix
-    return None
-
-
-def _raw(data: bytes) -> str:
-    return data[: RAW_LIMIT * 4].decode("utf-8", errors="replace")[:RAW_LIMIT]
-
-
-def _decode(source: str, position: int, line: bytes) -> Union[str, DeadLetter]:
-    if b"\x00" in line:  # NUL never occurs in text: this is binary data (or a binary file)
-        return DeadLetter(source, position, STAGE, "binary: NUL byte", _raw(line.replace(b"\x00", b"")))
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return DeadLetter(source, position, STAGE, f"invalid_utf8: byte {e.start}", _raw(line))
-    if position == 0:
-        text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text
-    return text
-
-
-def _lines(stream) -> Iterator[tuple[int, bytes]]:
-    # readline, not iteration: Beam's decompressing file objects are not iterable.
-    for position, line in enumerate(iter(stream.readline, b"")):
-        yield position, line.removesuffix(b"\n").removesuffix(b"\r")
-
-
-def parse_txt(source: str, stream) -> Iterator[Parsed]:
-    for position, line in _lines(stream):
-        text = _decode(source, position, line)
-        yield text if isinstance(text, DeadLetter) else Record(source, position, text)
-
-
-def text_from_object(obj, config: ReadConfig) -> tuple[Optional[str], Optional[str], Optional[str]]:
-    """(text, doc_id, error) for one JSON object or Parquet row.
-
-    Example: text_from_object({"text": "你好", "id": 7}, ReadConfig(id_field="id")) == ("你好", "7", None)
-    """
-    if not isinstance(obj, dict):
-        return None, None, "not_an_object"
-    if config.text_field not in obj:
-        return None, None, f"missing_field: {config.text_field}"
-    text = obj[config.text_field]
-    if text is None:
-        return None, None, f"null_field: {config.text_field}"
-    if not isinstance(text, str):
-        return None, None, f"non_string_field: {config.text_field} is {type(text).__name__}"
-    doc_id = None
-    if config.id_field is not None and obj.get(config.id_field) is not None:
-        doc_id = str(obj[config.id_field])
-    return text, doc_id, None
-
-
-def parse_jsonl(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
-    for position, line in _lines(stream):
-        text = _decode(source, position, line)
-        if isinstance(text, DeadLetter):
-            yield text
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield DeadLetter(source, position, STAGE, f"bad_json: {e.msg}", text[:RAW_LIMIT])
-            continue
-        value, doc_id, error = text_from_object(obj, config)
-        if error:
-            yield DeadLetter(source, position, STAGE, error, text[:RAW_LIMIT])
-        else:
-            yield Record(source, position, value, doc_id=doc_id)
-
-
-def parse_parquet(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
-    import pyarrow.parquet as pq
-
-    parquet = pq.ParquetFile(stream)
-    names = set(parquet.schema_arrow.names)
-    if config.text_field not in names:
-        # Every row is a record all the same: each one goes to the dead-letter table.
-        for position in range(parquet.metadata.num_rows):
-            yield DeadLetter(source, position, STAGE, f"missing_column: {config.text_field}", None)
-        return
-    columns = [config.text_field] + ([config.id_field] if config.id_field in names else [])
-    position = 0
-    for batch in parquet.iter_batches(batch_size=4096, columns=columns):
-        for row in batch.to_pylist():
-            value, doc_id, error = text_from_object(row, config)
-            if error:
-                yield DeadLetter(source, position, STAGE, error, json.dumps(row, ensure_ascii=False,
-                                                                            default=str)[:RAW_LIMIT])
-            else:
-                yield Record(source, position, value, doc_id=doc_id)
-            position += 1
-
-
-def parse_stream(source: str, fmt: str, stream, config: ReadConfig) -> Iterator[Parsed]:
-    if fmt == ".txt":
-        return parse_txt(source, stream)
-    if fmt == ".jsonl":
-        return parse_jsonl(source, stream, config)
-    return parse_parquet(source, stream, config)
-
-
-def iter_texts(patterns: list[str], config: ReadConfig = ReadConfig()) -> Iterator[str]:
-    """The text of every readable record in the files `patterns` match, outside Beam (for
-    training on a corpus the pipeline could read); unreadable records are skipped here, where
-    the pipeline would dead-letter them."""
-    from apache_beam.io.filesystems import FileSystems
-
-    for path in expand_inputs(patterns):
-        fmt = file_format(path)
-        if fmt is None:
-            continue
-        with FileSystems.open(path, compression_type=CompressionTypes.AUTO) as stream:
-            for item in parse_stream(path, fmt, stream, config):
-                if isinstance(item, Record):
-                    yield item.text
+from wenmai.text import (DEAD_LETTER, FORMATS, STAGE, Parsed, expand_inputs, file_format,  # noqa: F401
+                         iter_texts, parse_jsonl, parse_parquet, parse_stream, parse_txt)
+from wenmai.types import RAW_LIMIT, DeadLetter
 
 
 class ParseFileFn(beam.DoFn):
@@ -209,24 +72,3 @@ class ReadCorpus(beam.PTransform):
             | "ParseFiles" >> beam.ParDo(ParseFileFn(self._config)).with_outputs(DEAD_LETTER,
                                                                                  main="records")
         )
-
-
-def expand_inputs(patterns: list[str]) -> list[str]:
-    """Sorted, de-duplicated file paths for the given paths or globs.
-
-    Raises ValueError naming the first pattern that matches no file, or a matched file whose
-    format is not supported.
-    """
-    from apache_beam.io.filesystems import FileSystems
-
-    paths: set[str] = set()
-    for pattern, result in zip(patterns, FileSystems.match(list(patterns))):
-        matched = [m.path for m in result.metadata_list]
-        if not matched:
-            raise ValueError(f"input {pattern!r} matches no file")
-        for path in matched:
-            if file_format(path) is None:
-                raise ValueError(f"input {path!r}: unsupported format; expected "
-                                 f"{', '.join(FORMATS)} (optionally .gz)")
-            paths.add(path)
-    return sorted(paths)

@@ -95,7 +95,7 @@ class ClusterRowFn(beam.DoFn):
         self._config = config
 
     def setup(self):
-        from wenmai.pipelines.segment import load_jieba
+        from wenmai.text import load_jieba
 
         load_jieba()
         self._keywords = Keywords()

@@ -37,7 +37,7 @@ def tiny_model_dir(directory, texts=TINY_CORPUS, seed: int = 0):
     from wenmai.models.extractor import ExtractorConfig, TripleExtractor
     from wenmai.models.titler import Titler, TitlerConfig, build_titler_vocab
     from wenmai.models.vocab import Vocab
-    from wenmai.pipelines.segment import load_jieba, segment
+    from wenmai.text import load_jieba, segment
 
     jieba = load_jieba()
     vocab = Vocab.build((t, segment(jieba, t)) for t in texts)

@@ -37,8 +37,8 @@ def read_labelled(path) -> tuple[list[str], list[str]]:
 def embed(texts: list[str], models_dir: Path, config: InferenceConfig) -> np.ndarray:
     """Embeddings through the pipeline's encoder handler, in length-sorted batches."""
     from wenmai.models.handlers import EncoderHandler
-    from wenmai.pipelines.clean import normalize_text
-    from wenmai.pipelines.segment import load_jieba, segment
+    from wenmai.text import normalize_text
+    from wenmai.text import load_jieba, segment
 
     jieba = load_jieba()
     handler = EncoderHandler(models_dir / "encoder", config)

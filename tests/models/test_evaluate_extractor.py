@@ -10,7 +10,7 @@ from wenmai.models.evaluate_extractor import read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, TripleExtractor
 from wenmai.models.handlers import ExtractorHandler
 from wenmai.models.vocab import Vocab
-from wenmai.pipelines.segment import load_jieba, segment
+from wenmai.text import load_jieba, segment
 
 # our own fixture lines: a LIC2019 record, a DuIE 2.0 record ("@value" dicts), one without triples
 LIC = {"text": "《围城》的作者是钱锺书", "spo_list": [

@@ -10,7 +10,7 @@ from wenmai.models.extractor import (ExtractorConfig, GatedDilatedConv, HalfPoin
                                      load_extractor, local_attention)
 from wenmai.models.train_extractor import make_batches, to_example
 from wenmai.models.vocab import Vocab
-from wenmai.pipelines.segment import load_jieba, segment
+from wenmai.text import load_jieba, segment
 
 # hand-written sentences (not from any dataset) with their triples
 SENTENCES = [

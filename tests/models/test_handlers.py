@@ -7,7 +7,7 @@ import torch
 from wenmai.config import InferenceConfig
 from wenmai.models.encoder import pad_ids
 from wenmai.models.handlers import EncoderHandler, select_device, text_length
-from wenmai.pipelines.segment import load_jieba, segment
+from wenmai.text import load_jieba, segment
 
 
 @pytest.fixture(scope="module")

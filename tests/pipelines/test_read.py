@@ -10,8 +10,8 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.config import ReadConfig
-from wenmai.pipelines.read import (ReadCorpus, expand_inputs, file_format, parse_jsonl,
-                                   parse_txt, text_from_object)
+from wenmai.pipelines.read import ReadCorpus
+from wenmai.text import expand_inputs, file_format, parse_jsonl, parse_txt, text_from_object
 from wenmai.types import DeadLetter, Record
 
 
@@ -101,7 +101,7 @@ def test_nul_byte_marks_a_line_as_binary():
 def test_iter_texts_reads_every_format_outside_beam(tmp_path):
     import gzip
 
-    from wenmai.pipelines.read import iter_texts
+    from wenmai.text import iter_texts
 
     (tmp_path / "a.txt").write_text("第一行\n第二行\n", encoding="utf-8")
     with gzip.open(tmp_path / "b.jsonl.gz", "wt", encoding="utf-8") as f:

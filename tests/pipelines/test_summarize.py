@@ -10,7 +10,7 @@ from wenmai.types import DeadLetter, Doc
 
 
 def test_keywords_rank_by_tfidf_and_skip_stop_and_single_chars():
-    from wenmai.pipelines.segment import load_jieba
+    from wenmai.text import load_jieba
 
     load_jieba()
     top = Keywords().top(["华为", "公司", "总部", "位于", "深圳", "华为", "的", "了", "地"], 10)
@@ -19,7 +19,7 @@ def test_keywords_rank_by_tfidf_and_skip_stop_and_single_chars():
 
 
 def test_keywords_skip_number_words():
-    from wenmai.pipelines.segment import load_jieba
+    from wenmai.text import load_jieba
 
     load_jieba()
     tokens = ["降息", "零点", "五个", "百分之一点", "一千三百", "2026", "降息", "贷款"]

@@ -41,9 +41,9 @@ def read_texts(path: Path, limit: int) -> list[str]:
 
 def examples_for(model: str, texts: list[str], sentence_chars: int) -> list:
     """(key, (text, words)) examples as the pipeline builds them for `model`."""
-    from wenmai.pipelines.clean import normalize_text
+    from wenmai.text import normalize_text
     from wenmai.pipelines.extract import sentence_examples
-    from wenmai.pipelines.segment import load_jieba, segment
+    from wenmai.text import load_jieba, segment
     from wenmai.types import Doc
 
     jieba = load_jieba()

@@ -27,8 +27,8 @@ DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" /
 
 
 def load_docs(path: Path, limit: int) -> list[Doc]:
-    from wenmai.pipelines.clean import normalize_text
-    from wenmai.pipelines.segment import load_jieba, segment
+    from wenmai.text import normalize_text
+    from wenmai.text import load_jieba, segment
 
     jieba = load_jieba()
     docs = []

@@ -102,7 +102,7 @@ def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], 
     from wenmai.models.checkpoint import read_config
     from wenmai.models.evaluate_extractor import EXTRACTOR_SUBDIR, read_triples
     from wenmai.models.extractor import TripleExtractor, extract_triples, load_extractor
-    from wenmai.pipelines.segment import load_jieba, segment
+    from wenmai.text import load_jieba, segment
 
     model, vocab = load_extractor(models_dir / EXTRACTOR_SUBDIR)
     cfg = model.config
