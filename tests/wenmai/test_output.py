@@ -70,3 +70,39 @@ def test_prepare_clears_a_killed_attempts_staging(cls, tmp_path):
     (stale / "half.parquet").write_text("x")
     cls(str(out), "r1").prepare(overwrite=False)
     assert not (stale / "half.parquet").exists()
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid  # exited and reaped: no process has this pid (until the OS reuses it)
+
+
+@pytest.mark.parametrize("cls", PUBLISHERS)
+def test_stale_staging_of_a_killed_run_is_removed_by_the_next_run(cls, tmp_path):
+    import os
+    import socket
+
+    out = tmp_path / "out"
+    killed, running = tmp_path / ".out.tmp-killed", tmp_path / ".out.tmp-running"
+    for d, pid in ((killed, _dead_pid()), (running, os.getpid())):
+        (d / "documents").mkdir(parents=True)
+        (d / "documents" / "half.parquet").write_text("x")
+        (d / "_OWNER").write_text(json.dumps({"host": socket.gethostname(), "pid": pid}))
+    publisher = cls(str(out), "new")
+    _stage(publisher, "new")
+    assert not any(p.is_file() for p in killed.rglob("*"))  # a dead owner: removed
+    assert (running / "documents" / "half.parquet").exists()  # a live run's: kept
+    publisher.publish()
+    assert not (out / "_OWNER").exists() and (out / "_SUCCESS").exists()
+
+
+@pytest.mark.parametrize("cls", PUBLISHERS)
+def test_discard_removes_the_runs_own_staging(cls, tmp_path):
+    publisher = cls(str(tmp_path / "out"), "r1")
+    _stage(publisher, "r1")
+    publisher.discard()
+    assert not any(p.is_file() for p in tmp_path.rglob("*"))
