@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 from wenmai.models.encoder import embed_features
 
 __all__ = ["read_pairs", "embed_texts", "pair_similarities", "tfidf_similarities", "score_pairs",

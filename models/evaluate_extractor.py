@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 
 __all__ = ["read_triples", "score_triples", "predict_texts", "evaluate_extractor", "main_extractor",
            "EXTRACTOR_SUBDIR"]

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 
 __all__ = ["read_title_pairs", "rouge_scores", "lead_title", "evaluate_titler", "main_titler",
            "TITLER_SUBDIR"]

@@ -35,7 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from wenmai.config import ArgumentParser, add_dataclass_args, dataclass_from_args
+from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
 from wenmai.models.evaluate import (best_threshold, pair_similarities, read_pairs, score_pairs,

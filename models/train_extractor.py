@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from wenmai.config import ArgumentParser, add_dataclass_args, dataclass_from_args
+from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor

@@ -34,7 +34,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from wenmai.config import ArgumentParser, add_dataclass_args, dataclass_from_args
+from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_titler import lead_title, read_title_pairs, rouge_scores
 from wenmai.models.titler import (BOS_ID, EOS_ID, Titler, TitlerConfig, TitlerLoss,

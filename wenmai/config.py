@@ -1,17 +1,18 @@
 """Typed configuration: frozen dataclasses read once at the edge (the command line) and passed down.
 
-Each stage and each model owns one small dataclass; `add_dataclass_args` turns its fields into
-command-line flags and `dataclass_from_args` reads them back, so a default and its reason live in
-exactly one place. Nothing deeper in the package reads argv or the environment.
+Each stage and each model owns one small dataclass. The comment beside (or right above) a field
+says why its default is what it is; `wenmai.cli.args` turns the fields into command-line flags
+whose help is that comment, the default and, for `Literal` types, the choices. So a default, its
+reason and its choices live in exactly one place. Nothing deeper in the package reads argv or
+the environment.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 
 # --------------------------------------------------------------------------------------------------
@@ -30,8 +31,13 @@ class SegmentConfig:
     max_keywords: int = 8  # keywords kept per cluster (jieba TF-IDF)
 
 
-LENGTH_BUCKETS = ("group", "beam", "off")
-KNN_MODES = ("auto", "single", "sharded")
+LengthBuckets = Literal["group", "beam", "off"]
+KnnMode = Literal["auto", "single", "sharded"]
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["fp32", "fp16", "bf16"]
+Engine = Literal["infomap", "igraph"]
+LENGTH_BUCKETS = typing.get_args(LengthBuckets)
+KNN_MODES = typing.get_args(KnnMode)
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,7 @@ class InferenceConfig:
     #        (batch_length_fn + batch_bucket_boundaries + max_batch_duration_secs); needs a runner
     #        with processing-time timers (Dataflow); the local FnApiRunner and DirectRunner fail
     #        on it. off: token-budget batches in arrival order.
-    length_buckets: str = "group"
+    length_buckets: LengthBuckets = "group"
     bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128, 256)  # characters; short lines dominate
     bucket_shards: int = 4  # keys per bucket: more spread work over workers, fewer pad less
     # A fixed token budget per batch (Beam's min = max): the same batches on every run, where an
@@ -54,10 +60,10 @@ class InferenceConfig:
     max_batch_tokens: int = 4_096
     max_batch_size: int = 256  # "beam" buckets only: elements per batch
     max_batch_duration_secs: float = 5.0  # "beam" buckets only: Beam buckets only with it set
-    device: str = "auto"  # auto (CUDA when present) | cpu | cuda
-    # fp32 | fp16 (CUDA) | bf16: autocast for every model's inference; halves memory traffic on
-    # a GPU. Embeddings are stored as float32 whatever the precision.
-    precision: str = "fp32"
+    device: Device = "auto"  # auto: CUDA when present, else CPU
+    # autocast for every model's inference (fp16 needs CUDA); halves memory traffic on a GPU.
+    # Embeddings are stored as float32 whatever the precision.
+    precision: Precision = "fp32"
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,8 @@ class GraphConfig:
     # spread over workers, none holding all vectors (wenmai.pipelines.knn). auto: sharded when
     # the inputs total more than sharded_above_bytes (a Beam graph is fixed before it sees data,
     # so the choice is made from file sizes: ~1 KB of text per news document).
-    knn: str = "auto"
-    sharded_above_bytes: int = 2 * 1024 ** 3
+    knn: KnnMode = "auto"
+    sharded_above_bytes: int = 2 * 1024 ** 3  # --knn auto: input bytes above which it shards
     knn_lists: int = 0  # sharded: coarse lists; 0 = about sqrt(N)
     knn_probes: int = 16  # sharded: lists each document searches (recall vs time)
     knn_sample: int = 100_000  # sharded: vectors the coarse quantizer is trained on
@@ -102,9 +108,9 @@ class GraphConfig:
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    engine: str = "infomap"  # infomap | igraph (same contract; see docs/infomap.md for figures)
+    engine: Engine = "infomap"  # same result contract; docs/infomap.md compares them
     trials: int = 5  # InfoMap restarts; the best codelength is kept
-    seed: int = 42
+    seed: int = 42  # InfoMap random seed: the same seed gives the same clusters
 
 
 @dataclass(frozen=True)
@@ -122,66 +128,10 @@ class PipelineConfig:
 
 
 # --------------------------------------------------------------------------------------------------
-# dataclass <-> argparse
 
 
 class UsageError(Exception):
-    """A problem with the command line: printed as one line, exit code 2."""
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag as a UsageError (one line, exit 2 in `wenmai.cli`)
-    instead of printing the whole usage block."""
-
-    def error(self, message: str):
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _scalar_type(tp: Any) -> Any:
-    """Unwrap Optional[X] to X."""
-    if typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0]
-    return tp
-
-
-def add_dataclass_args(parser: argparse.ArgumentParser, cls: type, prefix: str = "") -> None:
-    """Adds one flag per scalar field of `cls` (nested dataclasses are skipped).
-
-    Example: `GraphConfig.min_similarity` becomes `--min-similarity` (or `--graph-min-similarity`
-    with prefix "graph_").
-    """
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        tp = _scalar_type(hints[f.name])
-        if dataclasses.is_dataclass(tp):
-            continue
-        default = f.default if f.default is not dataclasses.MISSING else None
-        name = _flag(prefix + f.name)
-        if tp is bool:
-            parser.add_argument(name, action=argparse.BooleanOptionalAction, default=default)
-        elif typing.get_origin(tp) is tuple:
-            item = typing.get_args(tp)[0]
-            parser.add_argument(name, nargs="+", type=item, default=default)
-        else:
-            parser.add_argument(name, type=tp, default=default)
-
-
-def dataclass_from_args(cls: type, args: argparse.Namespace, prefix: str = "", **overrides: Any):
-    """Builds `cls` from the flags `add_dataclass_args` added; `overrides` win."""
-    values = {}
-    for f in dataclasses.fields(cls):
-        key = prefix + f.name
-        if f.name in overrides:
-            values[f.name] = overrides[f.name]
-        elif hasattr(args, key):
-            value = getattr(args, key)
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-    return cls(**values)
+    """A problem with the command line or a config value: one line, exit code 2 in `wenmai.cli`."""
 
 
 def to_dict(config: Any) -> dict:

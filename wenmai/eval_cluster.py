@@ -15,8 +15,8 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import (ArgumentParser, ClusterConfig, GraphConfig, InferenceConfig,
-                           add_dataclass_args, dataclass_from_args)
+from wenmai.config import ClusterConfig, GraphConfig, InferenceConfig
+from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models import DEFAULT_MODELS_DIR
 
 

@@ -26,10 +26,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from wenmai import manifest
-from wenmai.config import (KNN_MODES, LENGTH_BUCKETS, ArgumentParser, ClusterConfig, ExtractConfig,
-                           GraphConfig, InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig,
-                           TitleConfig, UsageError, add_dataclass_args, dataclass_from_args,
-                           to_dict)
+from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
+from wenmai.config import (KNN_MODES, LENGTH_BUCKETS, ClusterConfig, ExtractConfig, GraphConfig,
+                           InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig, TitleConfig,
+                           UsageError, to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.output import MANIFEST, output_for
 from wenmai.pipelines.cluster import ENGINES

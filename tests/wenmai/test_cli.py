@@ -4,7 +4,8 @@ import json
 import pytest
 
 from wenmai.cli import main
-from wenmai.config import GraphConfig, InferenceConfig, add_dataclass_args, dataclass_from_args
+from wenmai.config import GraphConfig, InferenceConfig
+from wenmai.cli.args import add_dataclass_args, dataclass_from_args
 
 
 def test_config_flags_round_trip():

@@ -16,7 +16,8 @@ from typing import Optional
 
 import torch
 
-from wenmai.config import ArgumentParser, InferenceConfig
+from wenmai.config import InferenceConfig
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "topics" / \

@@ -20,7 +20,7 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from wenmai.config import ArgumentParser, ExtractConfig, InferenceConfig, TitleConfig
+from wenmai.config import ExtractConfig, InferenceConfig, TitleConfig
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -106,7 +107,7 @@ def bench_efficiency(model: str, texts: Path, models_dir: Path, limit: int, batc
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
-    from wenmai.config import add_dataclass_args, dataclass_from_args
+    from wenmai.cli.args import add_dataclass_args, dataclass_from_args
 
     parser = ArgumentParser(prog="wenmai bench efficiency", description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=list(DEFAULT_TEXTS), required=True)

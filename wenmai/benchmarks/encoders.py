@@ -37,7 +37,7 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 log = logging.getLogger("wenmai.bench.encoders")

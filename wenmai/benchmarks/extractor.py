@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 DEFAULT_TRIPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "triples" / \

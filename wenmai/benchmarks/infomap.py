@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from wenmai.config import ArgumentParser, InferenceConfig
+from wenmai.config import InferenceConfig
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 

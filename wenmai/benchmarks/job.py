@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 # Runs `wenmai run ARGV...` and prints its peak RSS (MiB) as the last line. The process's own

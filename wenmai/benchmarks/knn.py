@@ -26,7 +26,8 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import ArgumentParser, GraphConfig, InferenceConfig
+from wenmai.config import GraphConfig, InferenceConfig
+from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
-from wenmai.config import ArgumentParser
+from wenmai.cli.args import ArgumentParser
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
