@@ -8,17 +8,31 @@ epoch that returns a metric dict, and best-checkpoint keeping by one named metri
 The loss is an `nn.Module` that holds the model and maps one batch `(features, labels)` to a scalar
 (see `losses.py`), so the loop knows nothing about the task. Batches come from a function
 `batches(epoch) -> Iterable[(features, labels)]`, which lets each epoch resample its pairs.
+
+Resumable: with a `state_dir`, the whole training state (weights, optimizer, EMA, best weights,
+history, the python/numpy/torch random states, the step within the epoch) is written every
+`checkpoint_every` steps and when SIGTERM or SIGINT arrives (then `TrainingInterrupted` is
+raised). `fit(..., resume=True)` continues exactly where it stopped: it replays the interrupted
+epoch's batches up to that step (so `batches` must be a function of its epoch and the random
+state, as it is when it seeds itself from the epoch) and restores every random state after
+them, so an interrupted and resumed run ends with the same weights as one that never stopped.
+The state is tensors in safetensors plus JSON: nothing is unpickled.
 """
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import os
 import random
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 import numpy as np
@@ -27,7 +41,8 @@ import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-__all__ = ["TrainerConfig", "Trainer", "TrainResult", "set_seed", "get_lr", "configure_optimizer"]
+__all__ = ["TrainerConfig", "Trainer", "TrainResult", "TrainingInterrupted", "set_seed", "get_lr",
+           "configure_optimizer", "STATE_FILE", "STATE_TENSORS"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +61,21 @@ class TrainerConfig:
     seed: int = 1337
     log_every: int = 50  # steps between log lines
     progress: Optional[bool] = None  # tqdm bar; None: only on a terminal outside CI
+    # steps between training-state checkpoints (with a state_dir); a state also is written on
+    # SIGTERM/SIGINT. 500 steps of a small CPU model are minutes: little is lost to a kill.
+    checkpoint_every: int = 500
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM or SIGINT stopped training; its state was saved in `state_dir` to resume from."""
+
+    def __init__(self, state_dir: Path, step: int):
+        super().__init__(f"training interrupted at step {step}; state saved in {state_dir}")
+        self.state_dir, self.step = state_dir, step
+
+
+STATE_FILE = "state.json"
+STATE_TENSORS = "state.safetensors"
 
 
 @dataclass
@@ -118,7 +148,8 @@ class Trainer:
             return True
         return value > best if self.config.best_mode == "max" else value < best
 
-    def fit(self, batches: Callable[[int], Iterable], steps_per_epoch: int) -> TrainResult:
+    def fit(self, batches: Callable[[int], Iterable], steps_per_epoch: int,
+            state_dir: Optional[os.PathLike] = None, resume: bool = False) -> TrainResult:
         cfg = self.config
         set_seed(cfg.seed)
         # Adam's moments of embedding rows that a batch does not touch decay geometrically into
@@ -132,59 +163,93 @@ class Trainer:
         min_lr = cfg.lr * cfg.min_lr_ratio
         result = TrainResult()
         best_value: Optional[float] = None
-        step, t0 = 0, time.time()
+        step, start_epoch, skip, elapsed = 0, 1, 0, 0.0
+        saved_rng = None
+        if resume:
+            if state_dir is None:
+                raise ValueError("resume needs the state directory")
+            meta = _load_state(Path(state_dir), model, optimizer, ema, self)
+            step, start_epoch, skip = meta["step"], meta["epoch"], meta["step_in_epoch"]
+            best_value, elapsed, saved_rng = meta["best_value"], meta["seconds"], meta["rng"]
+            result.history = meta["history"]
+            result.best_epoch, result.best_metrics = meta["best_epoch"], meta["best_metrics"]
+            log.info("resuming at epoch %d step %d from %s", start_epoch, step, state_dir)
+        t0 = time.time() - elapsed
         show = _show_progress(cfg.progress)
 
-        for epoch in range(1, cfg.epochs + 1):
-            model.train()
-            loss_fn.train()
-            running, seen = 0.0, 0
-            bar = tqdm(batches(epoch), total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
-                       disable=not show, leave=False)
-            for features, labels in bar:
-                # --- one step: lr schedule, forward, backward, clip, update, EMA
-                lr = get_lr(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
-                            total_steps=total_steps, min_lr=min_lr)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                loss = loss_fn(features, labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(loss_fn.parameters(), cfg.grad_clip)
-                optimizer.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                step += 1
-                value = loss.item()
-                running = value if seen == 0 else 0.98 * running + 0.02 * value  # smoothed
-                seen += 1
-                bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.2e}")
-                if cfg.log_every and step % cfg.log_every == 0:
-                    log.info("epoch %d step %d loss %.4f lr %.2e", epoch, step, running, lr)
+        def save(epoch: int, step_in_epoch: int) -> None:
+            if state_dir is not None:
+                _save_state(Path(state_dir), model, optimizer, ema, self, {
+                    "step": step, "epoch": epoch, "step_in_epoch": step_in_epoch,
+                    "best_value": best_value, "seconds": time.time() - t0,
+                    "history": result.history, "best_epoch": result.best_epoch,
+                    "best_metrics": result.best_metrics, "rng": _rng_state()})
 
-            # --- end of epoch: evaluate the model we would ship, keep the best
-            judged = ema.module if ema is not None else model
-            row = {"epoch": epoch, "loss": running, "step": step,
-                   "seconds": round(time.time() - t0, 1)}
-            if self.evaluate is not None:
-                judged.eval()
-                with torch.no_grad():
-                    row.update(self.evaluate(judged))
-                judged.train()
-            result.history.append(row)
-            log.info("epoch %d: %s", epoch, {k: (round(v, 4) if isinstance(v, float) else v)
-                                              for k, v in row.items()})
-            key = cfg.best_metric
-            if key and self.evaluate is not None and key not in row:
-                raise KeyError(f"best_metric {key!r} is not among the dev figures {sorted(row)}")
-            score = row.get(key) if key else None
-            if key is None or (score is not None and self._is_better(score, best_value)):
-                best_value = score
-                result.best_epoch, result.best_metrics = epoch, dict(row)
-                self.best_state = copy.deepcopy(judged.state_dict())
-                if self.on_best is not None:
-                    self.on_best(judged, row, epoch)
+        with _stop_signals() as stop:
+            for epoch in range(start_epoch, cfg.epochs + 1):
+                model.train()
+                loss_fn.train()
+                running, seen = 0.0, 0
+                epoch_batches = iter(batches(epoch))
+                if epoch == start_epoch and saved_rng is not None:
+                    for _ in range(skip):  # replay the data order up to where it stopped
+                        next(epoch_batches)
+                    _set_rng_state(saved_rng)
+                    seen = skip
+                bar = tqdm(epoch_batches, total=steps_per_epoch - seen,
+                           desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, leave=False)
+                for features, labels in bar:
+                    # --- one step: lr schedule, forward, backward, clip, update, EMA
+                    lr = get_lr(step, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                                total_steps=total_steps, min_lr=min_lr)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    loss = loss_fn(features, labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(loss_fn.parameters(), cfg.grad_clip)
+                    optimizer.step()
+                    if ema is not None:
+                        ema.update_parameters(model)
+                    step += 1
+                    value = loss.item()
+                    running = value if seen == 0 else 0.98 * running + 0.02 * value  # smoothed
+                    seen += 1
+                    bar.set_postfix(loss=f"{running:.4f}", lr=f"{lr:.2e}")
+                    if cfg.log_every and step % cfg.log_every == 0:
+                        log.info("epoch %d step %d loss %.4f lr %.2e", epoch, step, running, lr)
+                    if stop.requested or (cfg.checkpoint_every and step % cfg.checkpoint_every == 0):
+                        save(epoch, seen)
+                    if stop.requested:
+                        if state_dir is None:
+                            raise KeyboardInterrupt
+                        raise TrainingInterrupted(Path(state_dir), step)
+
+                # --- end of epoch: evaluate the model we would ship, keep the best
+                judged = ema.module if ema is not None else model
+                row = {"epoch": epoch, "loss": running, "step": step,
+                       "seconds": round(time.time() - t0, 1)}
+                if self.evaluate is not None:
+                    judged.eval()
+                    with torch.no_grad():
+                        row.update(self.evaluate(judged))
+                    judged.train()
+                result.history.append(row)
+                log.info("epoch %d: %s", epoch, {k: (round(v, 4) if isinstance(v, float) else v)
+                                                  for k, v in row.items()})
+                key = cfg.best_metric
+                if key and self.evaluate is not None and key not in row:
+                    raise KeyError(f"best_metric {key!r} is not among the dev figures {sorted(row)}")
+                score = row.get(key) if key else None
+                if key is None or (score is not None and self._is_better(score, best_value)):
+                    best_value = score
+                    result.best_epoch, result.best_metrics = epoch, dict(row)
+                    self.best_state = copy.deepcopy(judged.state_dict())
+                    if self.on_best is not None:
+                        self.on_best(judged, row, epoch)
+                if epoch < cfg.epochs:
+                    save(epoch + 1, 0)
 
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
@@ -193,3 +258,93 @@ class Trainer:
         result.seconds = time.time() - t0
         result.steps = step
         return result
+
+
+# --------------------------------------------------------------------------------------------------
+# training state: tensors in safetensors, everything else in JSON (nothing unpickled)
+
+
+class _StopFlag:
+    requested = False
+
+
+@contextmanager
+def _stop_signals():
+    """SIGTERM/SIGINT set a flag the loop checks after each step (main thread only)."""
+    flag = _StopFlag()
+    if threading.current_thread() is not threading.main_thread():  # signal() works there only
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.requested = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _rng_state() -> dict:
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(internal), gauss],
+            "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            "torch": torch.get_rng_state().tolist()}
+
+
+def _set_rng_state(state: dict) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+
+
+def _save_state(directory: Path, model, optimizer, ema, trainer: "Trainer", meta: dict) -> None:
+    from safetensors.torch import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors.update({f"ema/{k}": v for k, v in ema.state_dict().items()})
+    if trainer.best_state is not None:
+        tensors.update({f"best/{k}": v for k, v in trainer.best_state.items()})
+    opt = optimizer.state_dict()
+    for index, slots in opt["state"].items():
+        for name, value in slots.items():
+            tensors[f"optim/{index}/{name}"] = torch.as_tensor(value)
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
+    meta = {**meta, "param_groups": opt["param_groups"], "has_best": trainer.best_state is not None}
+    # write then rename, so a kill during the save leaves the previous state whole
+    save_file(tensors, str(directory / (STATE_TENSORS + ".tmp")))
+    (directory / (STATE_FILE + ".tmp")).write_text(json.dumps(meta), encoding="utf-8")
+    os.replace(directory / (STATE_TENSORS + ".tmp"), directory / STATE_TENSORS)
+    os.replace(directory / (STATE_FILE + ".tmp"), directory / STATE_FILE)
+
+
+def _load_state(directory: Path, model, optimizer, ema, trainer: "Trainer") -> dict:
+    from safetensors.torch import load_file
+
+    if not (directory / STATE_FILE).is_file() or not (directory / STATE_TENSORS).is_file():
+        raise FileNotFoundError(f"no training state to resume in {directory} (expected "
+                                f"{STATE_FILE} and {STATE_TENSORS})")
+    meta = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    tensors = load_file(str(directory / STATE_TENSORS))
+
+    def part(prefix: str) -> dict:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    model.load_state_dict(part("model/"))
+    if ema is not None:
+        ema.load_state_dict(part("ema/"))
+    if meta["has_best"]:
+        trainer.best_state = part("best/")
+    slots: dict[int, dict] = {}
+    for key, value in part("optim/").items():
+        index, name = key.split("/", 1)
+        slots.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
+    return meta

@@ -110,7 +110,8 @@ PAIRS = [("花呗怎么还款", "花呗如何还钱", 1), ("借呗可以提前�
 def test_train_encoder_main_writes_a_loadable_model(tmp_path):
     from wenmai.models.checkpoint import read_config
     from wenmai.models.encoder import load_encoder
-    from wenmai.models.train_encoder import build_groups, main
+    from wenmai.models.encoder_data import build_groups
+    from wenmai.models.train_encoder import main
 
     assert build_groups([(0, 1), (1, 2), (3, 4)], 6) == [0, 0, 0, 1, 1, 2]
     data = tmp_path / "data" / "similarity" / "toy"
@@ -138,7 +139,7 @@ def test_train_encoder_main_writes_a_loadable_model(tmp_path):
 
 
 def test_ppmi_svd_groups_tokens_seen_in_the_same_contexts():
-    from wenmai.models.train_encoder import ppmi_svd
+    from wenmai.models.ppmi import ppmi_svd
 
     # 2 and 3 both sit between 10 and 11; 4 and 5 between 12 and 13
     sequences = [[10, 2, 11], [10, 3, 11], [12, 4, 13], [12, 5, 13]] * 20 + [[6, 7, 8, 9]]
@@ -147,3 +148,67 @@ def test_ppmi_svd_groups_tokens_seen_in_the_same_contexts():
     unit = vecs / np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-9)
     assert unit[2] @ unit[3] > 0.9 and abs(unit[2] @ unit[4]) < 0.5
     assert ppmi_svd(sequences, vocab_size=4, dim=4) is None
+
+
+# --------------------------------------------------------------------------------------------------
+# resumable training
+
+
+class NoisyLoss(ToyLoss):
+    """The toy loss through dropout, so the torch random state matters to the result."""
+
+    def __init__(self, model, interrupt_at=None):
+        super().__init__(model)
+        self.drop = nn.Dropout(0.3)
+        self.calls, self.interrupt_at = 0, interrupt_at
+
+    def forward(self, features, labels):
+        self.calls += 1
+        if self.calls == self.interrupt_at:  # a real signal, as `kill` or Ctrl-C sends it
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+        return F.mse_loss(self.model(self.drop(features["x"])).squeeze(-1), labels)
+
+
+def _seeded_batches(n_batches, batch=4):
+    w = torch.tensor([1.5, -2.0, 0.5])
+
+    def batches(epoch):  # reshuffled every epoch from its own seed, as the real drivers do
+        g = torch.Generator().manual_seed(epoch)
+        for _ in range(n_batches):
+            x = torch.randn(batch, 3, generator=g)
+            yield {"x": x}, x @ w
+
+    return batches
+
+
+def _resumable_fit(tmp_path, interrupt_at=None, resume=False, checkpoint_every=300):
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    config = TrainerConfig(epochs=4, lr=0.01, warmup_steps=10, ema_decay=0.99, progress=False,
+                           checkpoint_every=checkpoint_every)
+    trainer = Trainer(model, NoisyLoss(model, interrupt_at), config,
+                      evaluate=lambda m: {"w0": float(m.weight[0, 0])})
+    trainer.fit(_seeded_batches(500), steps_per_epoch=500, state_dir=tmp_path / "state",
+                resume=resume)
+    return model
+
+
+@pytest.mark.parametrize("interrupt_at", [1000, 1130])  # an epoch's end; mid-epoch
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, interrupt_at):
+    from wenmai.models.trainer import TrainingInterrupted
+
+    straight = _resumable_fit(tmp_path / "a")  # 2,000 steps without a stop
+    with pytest.raises(TrainingInterrupted) as stopped:  # SIGTERM after step `interrupt_at`
+        _resumable_fit(tmp_path / "b", interrupt_at=interrupt_at)
+    assert stopped.value.step == interrupt_at
+    resumed = _resumable_fit(tmp_path / "b", resume=True)  # the other 1,000
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_resume_without_a_state_says_where_it_looked(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no training state"):
+        _resumable_fit(tmp_path, resume=True)
