@@ -38,7 +38,7 @@ from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_a
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor
-from wenmai.models.train_encoder import _init_embedding, _read_texts, ppmi_svd
+from wenmai.models.ppmi import init_embedding as _init_embedding, ppmi_svd, read_texts as _read_texts
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 from wenmai.models.vocab import Vocab
 
