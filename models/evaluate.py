@@ -21,11 +21,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from wenmai.cli.args import ArgumentParser
 from wenmai.models.encoder import embed_features
 
 __all__ = ["read_pairs", "embed_texts", "pair_similarities", "tfidf_similarities", "score_pairs",
-           "best_threshold", "binarise", "evaluate_encoder", "main_encoder", "ENCODER_SUBDIR"]
+           "best_threshold", "binarise", "evaluate_encoder", "json_safe", "ENCODER_SUBDIR"]
 
 ENCODER_SUBDIR = "encoder"
 GRADED_POSITIVE = 3.0  # 0-5 scores at or above this count as paraphrases for AUC / accuracy
@@ -191,26 +190,9 @@ def evaluate_encoder(pairs_path, models_dir=None, batch_size: int = 256) -> dict
     return result
 
 
-def _json_safe(value):
+def json_safe(value):
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN; an undefined figure is null
     return value
-
-
-def main_encoder(argv: Optional[Sequence[str]] = None) -> dict:
-    """`wenmai eval encoder --pairs FILE [--models DIR] [--batch-size N]`: JSON as the last line."""
-    parser = ArgumentParser(prog="wenmai eval encoder", description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", required=True, help="text_a<TAB>text_b<TAB>label file")
-    parser.add_argument("--models", default=None,
-                        help="directory that holds encoder/ (default: the shipped weights)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    args = parser.parse_args(argv)
-    result = evaluate_encoder(args.pairs, args.models, batch_size=args.batch_size)
-    print(json.dumps(_json_safe(result), ensure_ascii=False))
-    return result
-
-
-if __name__ == "__main__":
-    main_encoder()

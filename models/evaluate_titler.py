@@ -3,13 +3,15 @@
 The CSL benchmark's protocol (CLUEbenchmark/CLGE, bert4keras' autotitle example): prediction and
 reference are lower-cased, their characters joined by spaces, scored by the `rouge` package's
 F1 for ROUGE-1, ROUGE-2 and ROUGE-L, and averaged over *every* row; an empty prediction (or an
-empty reference) scores 0 and still counts. Greedy decoding gives the top-level figures (the
-comparable setting); beam search and a lead baseline (the source's first clause cut to the
-reference's length, computed on the same rows) are reported beside them.
+empty reference) scores 0 and still counts. The top-level figures are the default decoding's,
+the one `wenmai run` uses; another decoding (greedy unless told) and a lead baseline (the
+source's first clause cut to the reference's length, on the same rows) sit beside them.
 
 `wenmai eval titler --pairs FILE.jsonl [--models DIR] [--beam-size N]` prints the JSON last.
-`--news-holdout` scores the titler's own held-out slice of the news file instead of every row
-(the slice and the cleaning are `train_titler.news_rows` / `split_news`, the ones training used).
+`--news-holdout` scores the titler's own held-out slice of the news file instead of every row:
+the stories dated on or after the cut-off stored with the model (never trained on), cleaned as
+training cleaned them, less those whose reference is a series label; `slice` says so.
+Faithfulness (`faithful.py`): number_faithful, series_share, novel_char_share.
 """
 from __future__ import annotations
 
@@ -17,12 +19,10 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
-from wenmai.cli.args import ArgumentParser
-
-__all__ = ["read_title_pairs", "rouge_scores", "lead_title", "evaluate_titler", "main_titler",
-           "TITLER_SUBDIR"]
+__all__ = ["read_title_pairs", "rouge_scores", "lead_title", "evaluate_titler", "faithfulness",
+           "decode_titles", "news_holdout_rows", "TITLER_SUBDIR"]
 
 TITLER_SUBDIR = "titler"
 # clause ends: Chinese and ASCII sentence/clause punctuation; "." only outside numbers (CSL
@@ -87,61 +87,96 @@ def lead_title(text: str, length: int) -> str:
     return clause[:length]
 
 
-def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, max_title_len: int = 32,
-                    batch_size: int = 64, news_holdout: bool = False) -> dict:
-    """Scores every row of a pairs file with the titler in `models_dir/titler/`.
+def faithfulness(titles: Sequence[str], texts: Sequence[str], banned: Sequence[str] = ()) -> dict:
+    """number_faithful (null when no title holds a number), series_share, novel_char_share; the
+    definitions are `faithful.py`'s, the ones the decoder enforces."""
+    from wenmai.models.faithful import (novel_char_share, number_faithful, number_strings,
+                                        series_share)
 
-    Returns {"rouge_1", "rouge_2", "rouge_l", "n"} for greedy decoding, plus "beam" (the same
-    figures at `beam_size`), "lead_baseline" and timings.
+    with_numbers = [(t, s) for t, s in zip(titles, texts) if t and number_strings(t)]
+    return {"number_faithful": (sum(number_faithful(t, s) for t, s in with_numbers)
+                                / len(with_numbers) if with_numbers else None),
+            "titles_with_numbers": len(with_numbers),
+            "series_share": series_share(titles, texts, banned),
+            "novel_char_share": novel_char_share(titles, texts)}
+
+
+def news_holdout_rows(news_path, meta: dict) -> tuple[list[str], list[str], dict]:
+    """The news stories the model never trained on: those dated on or after the cut-off stored
+    with the model, minus the ones whose reference title is a series label or a title the
+    training data repeated (a rubric is no reference for a headline)."""
+    from wenmai.models.faithful import is_series_label
+    from wenmai.models.train_titler import news_rows
+
+    cutoff = meta.get("news_held_out_from")
+    if cutoff is None:
+        raise ValueError("--news-holdout: the model stores no news_held_out_from (train it with "
+                         "`wenmai train titler`)")
+    held = [r for r in news_rows(news_path) if r[2] >= cutoff]
+    banned = meta.get("banned_titles", ())
+    kept = [(t, y) for t, y, _ in held if not is_series_label(y, banned)]
+    slice_ = {"name": "news_holdout", "from_date": cutoff, "stories": len(held),
+              "scored": len(kept), "label_references_left_out": len(held) - len(kept)}
+    return [t for t, _ in kept], [y for _, y in kept], slice_
+
+
+def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_len: int,
+                  batch_size: int, faithful: bool = True) -> tuple[list[str], float]:
+    """Titles as `wenmai run` makes them (no title for a text that is not Chinese), seconds."""
+    from wenmai.models.faithful import strip_opener, untitled_reason
+    from wenmai.models.titler import generate_titles
+
+    inputs = [strip_opener(t) for t in texts]
+    keep = [i for i, t in enumerate(inputs) if untitled_reason(t) is None]
+    t0 = time.perf_counter()
+    made = generate_titles(model, vocab, [inputs[i] for i in keep], beam_size, max_title_len,
+                           batch_size=batch_size, faithful=faithful)
+    titles = [""] * len(texts)
+    for i, (title, _) in zip(keep, made):
+        titles[i] = title
+    return titles, time.perf_counter() - t0
+
+
+def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_size: int = 1,
+                    max_title_len: int = 32, batch_size: int = 64, news_holdout: bool = False,
+                    unconstrained: bool = False) -> dict:
+    """Scores every row of a pairs file (or the model's news hold-out) with the titler in
+    `models_dir/titler/`.
+
+    Top level: {"rouge_1", "rouge_2", "rouge_l", "n", "number_faithful", "series_share",
+    "novel_char_share"} for the default decoding (beam `beam_size`, what `wenmai run` uses);
+    "other": the same keys at `other_beam_size`; "lead_baseline"; with `unconstrained`, the
+    default decoding without the faithfulness constraints too.
     """
     from wenmai.models import DEFAULT_MODELS_DIR
-    from wenmai.models.titler import generate_titles, load_titler
+    from wenmai.models.checkpoint import read_config
+    from wenmai.models.titler import load_titler
 
-    if news_holdout:
-        from wenmai.models.train_titler import news_rows, split_news
-
-        _, held = split_news(news_rows(pairs_path))
-        texts, titles = [t for t, _, _ in held], [y for _, y, _ in held]
-    else:
-        texts, titles = read_title_pairs(pairs_path)
     titler_dir = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR) / TITLER_SUBDIR
     model, vocab = load_titler(titler_dir)
-    t0 = time.perf_counter()
-    greedy = generate_titles(model, vocab, texts, 1, max_title_len, batch_size=batch_size)
-    t1 = time.perf_counter()
-    result = {**rouge_scores([t for t, _ in greedy], titles), "n": len(titles)}
-    if beam_size > 1:
-        beam = generate_titles(model, vocab, texts, beam_size, max_title_len, batch_size=batch_size)
-        t2 = time.perf_counter()
-        result["beam"] = {"beam_size": beam_size,
-                          **rouge_scores([t for t, _ in beam], titles), "seconds": t2 - t1}
+    meta = read_config(titler_dir)
+    slice_ = None
+    if news_holdout:
+        texts, titles, slice_ = news_holdout_rows(pairs_path, meta)
+    else:
+        texts, titles = read_title_pairs(pairs_path)
+    banned = meta.get("banned_titles", ())
+
+    def scored(k: int, faithful: bool = True) -> dict:
+        made, seconds = decode_titles(model, vocab, texts, k, max_title_len, batch_size, faithful)
+        return {"beam_size": k, **rouge_scores(made, titles), **faithfulness(made, texts, banned),
+                "seconds": round(seconds, 2)}
+
+    main = scored(beam_size)
+    result = {**{k: v for k, v in main.items()}, "n": len(titles)}
+    if slice_ is not None:
+        result["slice"] = slice_
+    if other_beam_size != beam_size:
+        result["other"] = scored(other_beam_size)
+    if unconstrained:
+        result["unconstrained"] = scored(beam_size, faithful=False)
     lead = [lead_title(text, len(title)) for text, title in zip(texts, titles)]
     result["lead_baseline"] = {"name": "first clause cut to the reference length",
                                **rouge_scores(lead, titles)}
-    result["greedy_seconds"] = t1 - t0
     result["max_title_len"] = max_title_len
     return result
-
-
-def main_titler(argv: Optional[Sequence[str]] = None) -> dict:
-    """`wenmai eval titler --pairs FILE.jsonl [--models DIR] [--beam-size N]`: JSON as the last line."""
-    parser = ArgumentParser(prog="wenmai eval titler", description=__doc__.split("\n")[0])
-    parser.add_argument("--pairs", required=True, help='JSON lines {"text": ..., "title": ...}')
-    parser.add_argument("--models", default=None,
-                        help="directory that holds titler/ (default: the shipped weights)")
-    parser.add_argument("--beam-size", type=int, default=4,
-                        help="beam figures beside the greedy ones (1: greedy only)")
-    parser.add_argument("--max-title-len", type=int, default=32)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--news-holdout", action="store_true",
-                        help="score the titler's held-out slice of a news file (date, text, title)")
-    args = parser.parse_args(argv)
-    result = evaluate_titler(args.pairs, args.models, beam_size=args.beam_size,
-                             max_title_len=args.max_title_len, batch_size=args.batch_size,
-                             news_holdout=args.news_holdout)
-    print(json.dumps(result, ensure_ascii=False))
-    return result
-
-
-if __name__ == "__main__":
-    main_titler()

@@ -29,7 +29,7 @@ benchmark call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import torch
@@ -51,10 +51,11 @@ PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class TitlerConfig:
-    vocab_size: int = 7000  # characters of the train-role text; covers CSL's technical terms
+    # characters of the train-role text; covers CSL's technical terms (set from the data)
+    vocab_size: int = field(default=7000, metadata={"cli": False})
     emb_dim: int = 128  # shared by encoder input, decoder input and the (tied) output layer
-    enc_hidden: int = 192  # encoder GRU units per direction
-    dec_hidden: int = 384  # decoder GRU units (= 2 * enc_hidden: the memory's width)
+    enc_hidden: int = 160  # encoder GRU units per direction; 192+ ran ~4x slower per CPU step
+    dec_hidden: int = 320  # decoder GRU units (= 2 * enc_hidden: the memory's width)
     dec_layers: int = 1
     dropout: float = 0.2  # embeddings and the attention output; ~40k pairs overfit quickly
     copy_prior: bool = True  # Su's bag-of-source-characters bias on the output logits
@@ -261,10 +262,51 @@ def _block_repeats(logp: torch.Tensor, seqs: torch.Tensor, n: int) -> torch.Tens
     return logp.masked_fill(banned > 0, float("-inf"))
 
 
+class _Constraints:
+    """The per-source `TitleConstraint`s of a batch, turned into (B*K, V) masks each step."""
+
+    def __init__(self, constraints: Sequence["TitleConstraint"], chars: Sequence[str], K: int):
+        from wenmai.models.faithful import SPAN_CHARS
+
+        self._rules, self._chars, self._K = list(constraints), chars, K
+        self._ids = {c: i for i, c in enumerate(chars) if i >= len(SPECIALS)}
+        self._span = [i for c, i in self._ids.items() if c in SPAN_CHARS]
+
+    def _id_list(self, chars) -> list[int]:
+        return [EOS_ID if c == "" else self._ids[c] for c in chars if c == "" or c in self._ids]
+
+    def apply(self, logp: torch.Tensor, raw: torch.Tensor, seqs: torch.Tensor,
+              finished: torch.Tensor) -> torch.Tensor:
+        """logp with every unfaithful next character banned; a row that must go on keeps its
+        raw scores there (n-gram and stutter bans do not apply: "1100" repeats a character)."""
+        ban = torch.zeros_like(logp, dtype=torch.bool)
+        ban[:, self._span] = True
+        only_rows = []
+        for r, row in enumerate(seqs.tolist()):
+            if finished[r]:
+                continue
+            only, allow, extra = self._rules[r // self._K].rule("".join(self._chars[t] for t in row))
+            if only is not None:
+                ban[r] = True
+                ids = self._id_list(only)
+                ban[r, ids] = False
+                only_rows.append((r, ids))
+            else:
+                ban[r, self._id_list(allow)] = False
+                ban[r, self._id_list(extra)] = True
+        for r, ids in only_rows:
+            logp[r, ids] = raw[r, ids]
+        logp = logp.masked_fill(ban, float("-inf"))
+        dead = torch.isinf(logp).all(1) & ~finished  # nothing faithful left: end here
+        logp[dead, EOS_ID] = raw[dead, EOS_ID]  # (`TitleConstraint.finish` trims what it must)
+        return logp
+
+
 @torch.no_grad()
 def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_len: int = 32,
                 length_alpha: float = 1.0, no_repeat_ngram: int = 3, no_stutter: bool = True,
-                source_only: Sequence[int] = ()) -> tuple[list[list[int]], list[float]]:
+                source_only: Sequence[int] = (), constraints: Optional[Sequence] = None,
+                chars: Optional[Sequence[str]] = None) -> tuple[list[list[int]], list[float]]:
     """Batched beam search: source ids [B, S] -> per row (title ids without </s>, score).
 
     All B*K hypotheses advance together. A candidate's rank is its summed log-probability divided
@@ -273,7 +315,10 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     log-probability per token (title characters + </s> when it ended). beam_size 1 is greedy.
     `no_stutter` forbids a character right after itself: a character-level pointer otherwise
     stutters ("乙乙醇醇"), which n-gram blocking alone does not stop. Ids in `source_only` may
-    appear in a title only when they occur in its source (see `SOURCE_ONLY`).
+    appear in a title only when they occur in its source (see `SOURCE_ONLY`). `constraints`
+    (one `faithful.TitleConstraint` per source row, with the vocabulary's `chars`) decide which
+    characters may follow each hypothesis: numbers and Latin words only as whole source runs,
+    no end inside a copied name, never a series label.
     """
     assert beam_size >= 1 and max_title_len >= 1
     B, K = src.size(0), beam_size
@@ -292,10 +337,12 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     only = torch.as_tensor(list(source_only), dtype=torch.long, device=device)  # (O,)
     absent = ~(src.unsqueeze(-1) == only).any(1)  # (B, O): not in that row's source
     absent = absent.repeat_interleave(K, dim=0)  # (B*K, O)
+    rules = _Constraints(constraints, chars, K) if constraints is not None else None
     for _ in range(max_title_len + 1):
         logp, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
         logp = logp[:, -1].float()  # (B*K, V)
         logp[:, [PAD_ID, UNK_ID, BOS_ID]] = float("-inf")
+        raw = logp.clone() if rules is not None else None
         if seqs.size(1) >= max_title_len:  # the title is full: only </s> may follow
             logp[:, EOS_ID + 1:] = float("-inf")
         logp = _block_repeats(logp, seqs, no_repeat_ngram)
@@ -303,6 +350,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
             logp.scatter_(1, seqs[:, -1:], float("-inf"))
         if len(only):
             logp[:, only] = logp[:, only].masked_fill(absent, float("-inf"))
+        if rules is not None and seqs.size(1) < max_title_len:
+            logp = rules.apply(logp, raw, seqs, finished)
         # a finished hypothesis extends only by padding, at no cost
         logp = torch.where(finished.unsqueeze(1), torch.full_like(logp, float("-inf")), logp)
         logp[:, PAD_ID] = torch.where(finished, 0.0, float("-inf"))
@@ -352,13 +401,14 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
                     max_title_len: int = 32, device: Optional[torch.device] = None, *,
                     max_len: Optional[int] = None, batch_size: int = 64,
                     length_alpha: float = 1.0, no_repeat_ngram: int = 3,
-                    no_stutter: bool = True, source_only: Optional[str] = None
-                    ) -> list[tuple[str, float]]:
+                    no_stutter: bool = True, source_only: Optional[str] = None,
+                    faithful: bool = True) -> list[tuple[str, float]]:
     """(title, log-probability per character) for each text, in input order.
 
     Texts are sorted by length and decoded `batch_size` at a time, each batch padded to its own
     longest source; a row's result does not depend on its batch-mates. An empty text still gets
-    a (possibly empty) title.
+    a (possibly empty) title. `faithful` decodes under `faithful.TitleConstraint` (numbers and
+    Latin words copied whole from the source, names not cut, no series label; on by default).
     """
     if not texts:
         return []
@@ -367,6 +417,8 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     encoded = encode_texts(vocab, texts, max_len)
     only = [vocab.char_id(c) for c in (SOURCE_ONLY if source_only is None else source_only)]
     only = [i for i in only if i != UNK_ID]
+    rules = _title_constraints(texts, max_len, getattr(model, "banned_titles", ())) \
+        if faithful else None
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
     was_training = model.training
@@ -374,10 +426,28 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         ids, scores = beam_search(model, _pad([encoded[i] for i in idx], device), beam_size,
-                                  max_title_len, length_alpha, no_repeat_ngram, no_stutter, only)
+                                  max_title_len, length_alpha, no_repeat_ngram, no_stutter, only,
+                                  [rules[i] for i in idx] if rules else None, vocab.chars)
         for i, title, score in zip(idx, ids, scores):
-            out[i] = ("".join(vocab.chars[t] for t in title), score)
+            text = "".join(vocab.chars[t] for t in title)
+            out[i] = (rules[i].finish(text) if rules else text, score)
     model.train(was_training)
+    return out
+
+
+def _title_constraints(texts: Sequence[str], max_len: int, banned: Sequence[str]) -> list:
+    """One `TitleConstraint` per text, over what the titler reads (the first `max_len`
+    characters; a run the cut splits is left out, so "1244万" cut to "124" is not copyable)."""
+    from wenmai.models.faithful import SPAN_CHARS, TitleConstraint
+    from wenmai.text import load_jieba, segment
+
+    jieba = load_jieba()
+    out = []
+    for text in texts:
+        seen = text[:max_len]
+        if len(text) > max_len and seen and seen[-1] in SPAN_CHARS and text[max_len] in SPAN_CHARS:
+            seen = seen.rstrip("".join(SPAN_CHARS))
+        out.append(TitleConstraint(seen, segment(jieba, seen), banned))
     return out
 
 
@@ -400,7 +470,11 @@ def load_titler(directory) -> tuple[Titler, "Vocab"]:
     vocab.json), in eval mode with gradients off."""
     from wenmai.models.checkpoint import load_pretrained
 
+    from wenmai.models.checkpoint import read_config
+
     model, vocab = load_pretrained(directory, Titler, TitlerConfig)
+    # titles the training data repeated on many dates (series rubrics): never generated
+    model.banned_titles = tuple(read_config(directory).get("banned_titles", ()))
     if vocab.chars[: len(SPECIALS)] != SPECIALS or vocab.n_chars != model.config.vocab_size:
         raise ValueError(f"{directory}: vocab.json does not match the titler "
                          f"({vocab.n_chars} characters, config says {model.config.vocab_size})")

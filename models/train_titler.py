@@ -6,17 +6,21 @@ Data (../shared/data/README.md; report files are never read here):
   row (index % 10 == 0: 200 rows) is held out as the dev slice that picks the best epoch; the
   rest is repeated `csl_repeats` times per epoch;
 - titles/lcsts/train.jsonl + dev.jsonl (Weibo post -> headline), once per epoch;
-- titles/xwlb/news.jsonl (TV news -> title): cleaned by `clean_news` (the stock opening
-  "央视网消息（新闻联播）：", link and timestamp lines removed), rows without text or with the
-  title "undefined" dropped; the stories of the latest dates (at least `news_holdout` of them,
-  whole days) are held out for reporting (`wenmai eval titler --news-holdout`); of the rest,
-  `news_per_epoch` random stories join each epoch.
+- titles/xwlb/news.jsonl + archive.jsonl (TV news -> title, 2012-2026): cleaned by `clean_news`
+  (the stock openings of every year, link, timestamp and editor lines removed; the pipeline strips
+  the same openings before titling), rows without text or titled "undefined" dropped. Series
+  labels and titles that recur on `recurring_dates` or more dates (国内联播快讯, 李克强主持召开
+  国务院常务会议, ...) are rubrics, not headlines: dropped as targets and stored with the model as
+  `banned_titles`, which the decoder never outputs. The stories of the latest dates of news.jsonl
+  (at least `news_holdout`, whole days) are held out for reporting (`wenmai eval titler
+  --news-holdout` reads the cut-off date stored with the model); of the rest, `news_per_epoch`
+  random stories join each epoch.
 Sources are truncated to `max_len` characters (256, as the CSL benchmark), titles to
 `max_title_train` characters. Teacher forcing, token cross-entropy (`TitlerLoss`), the shared
 Trainer (AdamW, warmup + cosine, EMA, best epoch by dev ROUGE-L with greedy decoding).
 
     wenmai train titler --data-dir ../shared/data --out models/weights/titler
-    (same flags: python -m wenmai.models.train_titler ...)
+    (resumable: a killed run continues with the same command plus --resume)
 """
 from __future__ import annotations
 
@@ -26,22 +30,24 @@ import logging
 import platform
 import random
 import re
+import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
+from wenmai.models.faithful import SERIES_LABELS, strip_opener
 from wenmai.models.evaluate_titler import lead_title, read_title_pairs, rouge_scores
 from wenmai.models.titler import (BOS_ID, EOS_ID, Titler, TitlerConfig, TitlerLoss,
                                   build_titler_vocab, encode_texts, generate_titles)
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 
-__all__ = ["TitlerTrainConfig", "train_titler", "main", "clean_news", "news_rows", "split_news"]
+__all__ = ["TitlerTrainConfig", "train_titler", "clean_news", "news_rows", "split_news",
+           "recurring_titles", "NEWS_FILES"]
 
 log = logging.getLogger("wenmai.train.titler")
 
@@ -52,22 +58,20 @@ class TitlerTrainConfig:
     data_dir: str = "../shared/data"
     csl_file: str = "titles/csl/train.jsonl"
     lcsts_files: tuple[str, ...] = ("titles/lcsts/train.jsonl", "titles/lcsts/dev.jsonl")
-    news_file: str = "titles/xwlb/news.jsonl"
+    news_files: tuple[str, ...] = ("titles/xwlb/news.jsonl", "titles/xwlb/archive.jsonl")
     csl_dev_every: int = 10  # rows with index % this == 0 form the dev slice (200 of 2,000)
     csl_repeats: int = 4  # CSL is the scored domain but only 1,800 training pairs: oversample
-    news_holdout: int = 1000  # at least this many of the latest news stories (whole days) held out
-    news_per_epoch: int = 6000  # random news stories per epoch (0: none, -1: all)
+    # at least this many of the latest stories of the first news file (whole days) held out
+    news_holdout: int = 1000
+    news_per_epoch: int = 12000  # random news stories per epoch (0: none, -1: all)
+    # a title used on this many dates or more is a rubric (国内联播快讯), not a headline
+    recurring_dates: int = 3
     out: str = "runs/titler"
-    init_from: Optional[str] = None  # a titler directory to continue from (same vocabulary)
-    # --- model
-    emb_dim: int = 128
-    enc_hidden: int = 160  # 192+ ran ~4x slower per step on one CPU thread (cache effects)
-    dec_hidden: int = 320
-    dec_layers: int = 1
-    dropout: float = 0.2
-    copy_prior: bool = True  # Su's bag-of-source-characters logit bias
-    copy_attention: bool = True  # pointer-generator mix over the source characters
-    max_len: int = 256  # source characters (CSL benchmark truncation)
+    # a titler directory to start from; its vocabulary is kept (new characters become <unk>)
+    init_from: Optional[str] = None
+    resume: bool = False  # continue the run whose training state is in OUT/training_state
+    checkpoint_every: int = 200  # steps between training-state saves (and on SIGTERM/SIGINT)
+    model: TitlerConfig = field(default_factory=TitlerConfig)
     max_title_train: int = 40  # longer training titles are cut (99 % of CSL titles are shorter)
     max_chars: int = 7000  # character vocabulary cap
     min_char_count: int = 1  # rare characters stay in: the copy prior can still copy them
@@ -90,17 +94,17 @@ class TitlerTrainConfig:
 # --------------------------------------------------------------------------------------------------
 # data
 
-_NEWS_OPENING = re.compile(r"^\s*央视网消息(（新闻联播）)?[：:\s]*")
-_NEWS_JUNK_LINE = re.compile(r"^\s*(\[查看原文\]|---|\(更新时间戳|undefined\s*$)")
+NEWS_FILES = ("titles/xwlb/news.jsonl", "titles/xwlb/archive.jsonl")
+_NEWS_JUNK_LINE = re.compile(r"^\s*(\[查看原文\]|---|\(更新时间戳|[(（](视频|文字)?编辑[:：]|undefined\s*$)")
 
 
 def clean_news(text: str) -> str:
-    """A news story without the outlet's stock opening and its link/timestamp lines.
+    """A news story without the outlet's stock opening and its link/timestamp/editor lines.
 
     Example: "央视网消息（新闻联播）：今天……\\n[查看原文](https://…)" -> "今天……"
     """
     lines = [ln.strip() for ln in text.split("\n") if not _NEWS_JUNK_LINE.match(ln)]
-    return _NEWS_OPENING.sub("", "".join(lines)).strip()
+    return strip_opener("".join(lines)).strip()
 
 
 def news_rows(path) -> list[tuple[str, str, str]]:
@@ -114,6 +118,17 @@ def news_rows(path) -> list[tuple[str, str, str]]:
             if text and title and title != "undefined":
                 out.append((text, title, str(row.get("date", ""))))
     return out
+
+
+def recurring_titles(rows: Sequence[tuple[str, str, str]], min_dates: int) -> set[str]:
+    """Series labels, and titles used on `min_dates` or more different dates.
+
+    Example: with min_dates=2, rows titled "国内联播快讯" on two dates -> {"国内联播快讯", ...}.
+    """
+    dates: dict[str, set[str]] = {}
+    for _, title, date in rows:
+        dates.setdefault(title, set()).add(date)
+    return {t for t, d in dates.items() if len(d) >= min_dates} | set(SERIES_LABELS)
 
 
 def split_news(rows: Sequence[tuple[str, str, str]], holdout: int = 1000):
@@ -137,6 +152,7 @@ class TitleData:
     dev: list[tuple[str, str]]  # CSL held-out slice
     news_held: list[tuple[str, str, str]]
     counts: dict[str, dict]
+    banned_titles: list[str]  # series labels and recurring titles: never targets, never output
 
 
 def _load(cfg: TitlerTrainConfig) -> TitleData:
@@ -148,20 +164,27 @@ def _load(cfg: TitlerTrainConfig) -> TitleData:
     lcsts = []
     for name in cfg.lcsts_files:
         lcsts += list(zip(*read_title_pairs(root / name)))
-    news_all = news_rows(root / cfg.news_file)
+    news_all = news_rows(root / cfg.news_files[0])
     news_train, news_held = split_news(news_all, cfg.news_holdout)
+    cutoff = min(d for _, _, d in news_held) if news_held else None
+    for name in cfg.news_files[1:]:  # older stories: training only
+        news_train += [r for r in news_rows(root / name) if cutoff is None or r[2] < cutoff]
+    banned = recurring_titles(news_train, cfg.recurring_dates)
+    n_news = len(news_train)
+    news_train = [r for r in news_train if r[1] not in banned]
     counts = {
         cfg.csl_file: {"rows": len(csl), "held_out": len(dev), "used": len(csl_train),
                        "per_epoch": len(csl_train) * cfg.csl_repeats},
         " + ".join(cfg.lcsts_files): {"rows": len(lcsts), "held_out": 0, "used": len(lcsts),
                                       "per_epoch": len(lcsts)},
-        cfg.news_file: {"rows": len(news_all), "held_out": len(news_held), "used": len(news_train),
-                        "per_epoch": len(news_train) if cfg.news_per_epoch < 0
-                        else min(cfg.news_per_epoch, len(news_train)),
-                        "held_out_from": min(d for _, _, d in news_held) if news_held else None},
+        " + ".join(cfg.news_files): {
+            "rows": n_news + len(news_held), "held_out": len(news_held), "used": len(news_train),
+            "per_epoch": len(news_train) if cfg.news_per_epoch < 0
+            else min(cfg.news_per_epoch, len(news_train)),
+            "held_out_from": cutoff, "recurring_dropped": n_news - len(news_train)},
     }
     train = {"csl": csl_train, "lcsts": lcsts, "news": [(t, y) for t, y, _ in news_train]}
-    return TitleData(train, dev, news_held, counts)
+    return TitleData(train, dev, news_held, counts, sorted(banned))
 
 
 def _pad(rows: list[list[int]]) -> torch.Tensor:
@@ -175,7 +198,7 @@ def _make_batches(data: TitleData, vocab, cfg: TitlerTrainConfig):
     """`batches(epoch)`: the epoch's rows shuffled, sorted by source length within pools of 50
     batches (less padding), the batches shuffled again."""
     def encode(rows):
-        src = encode_texts(vocab, [t for t, _ in rows], cfg.max_len)
+        src = encode_texts(vocab, [t for t, _ in rows], cfg.model.max_len)
         tgt = [[vocab.char_id(c) for c in y[:cfg.max_title_train]] for _, y in rows]
         return list(zip(src, tgt))
 
@@ -208,7 +231,7 @@ def _make_batches(data: TitleData, vocab, cfg: TitlerTrainConfig):
 
 def _dev_scores(model, vocab, dev, cfg: TitlerTrainConfig) -> dict:
     preds = generate_titles(model, vocab, [t for t, _ in dev], 1, cfg.dev_max_title_len,
-                            max_len=cfg.max_len)
+                            max_len=cfg.model.max_len)
     s = rouge_scores([p for p, _ in preds], [y for _, y in dev])
     return {"dev_rouge_1": s["rouge_1"], "dev_rouge_2": s["rouge_2"], "dev_rouge_l": s["rouge_l"]}
 
@@ -226,17 +249,17 @@ def _card(cfg: TitlerTrainConfig, data: TitleData, vocab, model: Titler, result,
         "Character seq2seq: shared char embedding -> bi-GRU encoder -> GRU decoder with Luong "
         "attention on top (no input feeding) -> logits tied to the embedding table, plus Su "
         "Jianlin's copy prior (a learned per-character bias for every character present in the "
-        f"source; on: {cfg.copy_prior}), mixed with copy attention (pointer-generator gate; on: "
-        f"{cfg.copy_attention}). Greedy or batched beam search with length normalisation "
+        f"source; on: {cfg.model.copy_prior}), mixed with copy attention (pointer-generator gate; on: "
+        f"{cfg.model.copy_attention}). Greedy or batched beam search with length normalisation "
         "and 3-gram repetition blocking (`models/titler.py`).",
         "",
         f"- parameters: {model.get_num_params():,}; vocabulary {vocab.n_chars:,} characters "
-        f"(train-role sources and titles, count >= {cfg.min_char_count}); emb {cfg.emb_dim}, "
-        f"encoder GRU {cfg.enc_hidden} x 2 directions, decoder GRU {cfg.dec_hidden} x "
-        f"{cfg.dec_layers} layer(s); no word features",
+        f"(train-role sources and titles, count >= {cfg.min_char_count}); emb {cfg.model.emb_dim}, "
+        f"encoder GRU {cfg.model.enc_hidden} x 2 directions, decoder GRU {cfg.model.dec_hidden} x "
+        f"{cfg.model.dec_layers} layer(s); no word features",
         f"- recipe: {cfg.epochs} epochs, batch {cfg.batch_size}, AdamW lr {cfg.lr:g} (warmup "
-        f"{cfg.warmup_steps} steps, cosine), weight EMA {cfg.ema_decay:g}, dropout {cfg.dropout:g}, "
-        f"label smoothing {cfg.label_smoothing:g}; sources cut to {cfg.max_len} characters, "
+        f"{cfg.warmup_steps} steps, cosine), weight EMA {cfg.ema_decay:g}, dropout {cfg.model.dropout:g}, "
+        f"label smoothing {cfg.label_smoothing:g}; sources cut to {cfg.model.max_len} characters, "
         f"training titles to {cfg.max_title_train}",
         "",
         "## Training data (train-role files only)",
@@ -251,10 +274,12 @@ def _card(cfg: TitlerTrainConfig, data: TitleData, vocab, model: Titler, result,
         "",
         f"- CSL dev slice (model selection): rows of csl/train.jsonl with index % "
         f"{cfg.csl_dev_every} == 0 ({len(data.dev)} rows), never trained on.",
-        f"- News held-out slice (reporting only): the stories dated {data.counts[cfg.news_file]['held_out_from']}"
+        f"- News held-out slice (reporting only): the stories dated {data.counts[' + '.join(cfg.news_files)]['held_out_from']}"
         f" or later ({len(data.news_held):,} stories, whole days), never trained on. News texts "
-        "are cleaned (stock opening \"央视网消息（新闻联播）：\", link and timestamp lines removed); "
-        "stories without text or titled \"undefined\" are dropped.",
+        "are cleaned (the stock openings of every year, link, timestamp and editor lines removed); "
+        "stories without text or titled \"undefined\" are dropped; "
+        f"{len(data.banned_titles):,} series labels and titles used on {cfg.recurring_dates}+ dates "
+        "are dropped as targets and stored as `banned_titles` (never generated).",
         "- Only 2,000 in-domain CSL pairs exist here (1,800 trained on); published CSL anchors "
         "(BERT-UniLM 0.63-0.67, mT5 0.66-0.68 ROUGE-L) were trained on 10k in-domain pairs from "
         "pretrained models and are not like for like.",
@@ -298,34 +323,37 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
     set_seed(cfg.seed)
     t0 = time.time()
     data = _load(cfg)
-    vocab_texts = [s for rows in data.train.values() for pair in rows for s in pair]
-    vocab = build_titler_vocab(vocab_texts, max_chars=cfg.max_chars, min_count=cfg.min_char_count)
+    if cfg.init_from:  # start from a trained titler: its weights and its vocabulary
+        from wenmai.models.titler import load_titler
+
+        start, vocab = load_titler(cfg.init_from)
+        if dataclasses.replace(start.config, dropout=cfg.model.dropout) != \
+                dataclasses.replace(cfg.model, vocab_size=start.config.vocab_size):
+            raise ValueError(f"--init-from {cfg.init_from}: its shape {start.config} differs from "
+                             f"the flags' {cfg.model}")
+    else:
+        vocab_texts = [s for rows in data.train.values() for pair in rows for s in pair]
+        vocab = build_titler_vocab(vocab_texts, max_chars=cfg.max_chars,
+                                   min_count=cfg.min_char_count)
     batches, steps = _make_batches(data, vocab, cfg)
     log.info("rows per source %s, dev %d, news held out %d, vocab %s, %d steps/epoch, %.0fs",
              {k: len(v) for k, v in data.train.items()}, len(data.dev), len(data.news_held),
              vocab, steps, time.time() - t0)
 
-    model = Titler(TitlerConfig(vocab_size=vocab.n_chars, emb_dim=cfg.emb_dim,
-                                enc_hidden=cfg.enc_hidden, dec_hidden=cfg.dec_hidden,
-                                dec_layers=cfg.dec_layers, dropout=cfg.dropout,
-                                copy_prior=cfg.copy_prior, copy_attention=cfg.copy_attention,
-                                max_len=cfg.max_len))
-    if cfg.init_from:  # continue training: same data and vocabulary, fresh schedule
-        from wenmai.models.titler import load_titler
-
-        start, start_vocab = load_titler(cfg.init_from)
-        if start_vocab != vocab or start.config != model.config:
-            raise ValueError(f"--init-from {cfg.init_from}: vocabulary or model shape differs")
+    model = Titler(dataclasses.replace(cfg.model, vocab_size=vocab.n_chars))
+    if cfg.init_from:
         model.load_state_dict(start.state_dict())
     loss_fn = TitlerLoss(model, label_smoothing=cfg.label_smoothing)
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
                                 ema_decay=cfg.ema_decay, best_metric="dev_rouge_l",
-                                best_mode="max", seed=cfg.seed, progress=cfg.progress)
+                                best_mode="max", seed=cfg.seed, progress=cfg.progress,
+                                checkpoint_every=cfg.checkpoint_every)
     out = Path(cfg.out)
     meta = {"dev_lead_baseline": rouge_scores([lead_title(t, len(y)) for t, y in data.dev],
                                               [y for _, y in data.dev]),
-            "train_config": dataclasses.asdict(cfg)}
+            "train_config": dataclasses.asdict(cfg), "banned_titles": data.banned_titles,
+            "news_held_out_from": data.counts[" + ".join(cfg.news_files)]["held_out_from"]}
 
     def on_best(judged, row, epoch):  # a usable directory after every improvement
         save_pretrained(judged, out, vocab=vocab, card=f"wenmai titler (epoch {epoch}, training "
@@ -333,26 +361,13 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
 
     trainer = Trainer(model, loss_fn, trainer_cfg, on_best=on_best,
                       evaluate=lambda m: _dev_scores(m, vocab, data.dev, cfg))
-    result = trainer.fit(batches, steps)
+    state_dir = out / "training_state"
+    result = trainer.fit(batches, steps, state_dir=state_dir, resume=cfg.resume)
     result.seconds = time.time() - t0
     meta["dev_metrics"] = result.best_metrics
     save_pretrained(model, out, vocab=vocab, extra=meta,
                     card=_card(cfg, data, vocab, model, result, meta, argv))
+    shutil.rmtree(state_dir, ignore_errors=True)  # finished: nothing left to resume
     log.info("saved %s (best epoch %s: %s) in %.1f min", out, result.best_epoch,
              json.dumps(result.best_metrics), result.seconds / 60)
     return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Path:
-    parser = ArgumentParser(prog="wenmai train titler", description=__doc__.split("\n")[0])
-    add_dataclass_args(parser, TitlerTrainConfig)
-    args = parser.parse_args(argv)
-    config = dataclass_from_args(TitlerTrainConfig, args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for name in (log.name, "wenmai.models.trainer"):  # `wenmai` configured logging at WARNING
-        logging.getLogger(name).setLevel(logging.INFO)
-    return train_titler(config, argv=argv if argv is not None else sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()

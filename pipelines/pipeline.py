@@ -53,7 +53,8 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
              clusters.stats | "ClusterStats" >> beam.Map(lambda s: ("cluster", s))]
     to_summarize = [docs, embedded["embeddings"], embedded["errors"], clusters.assignments]
     if handlers.titler is not None:
-        titled = docs | "Title" >> Title(handlers.titler, config.inference)
+        titled = docs | "Title" >> Title(handlers.titler, config.inference,
+                                             config.title.title_min_chars)
         to_summarize.append(titled["titles"])
         stats.append(titled["stats"])
     triples = p | "NoTriples" >> beam.Create([])

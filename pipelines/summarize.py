@@ -25,12 +25,13 @@ TITLE_CHARS = 40
 
 
 def document_row(doc: Doc, embedding, cluster_id: int, title=None) -> dict:
-    """`title` is the titler's (text, score), or None when titling is off or failed."""
-    title_text, title_score = title if title is not None else (None, None)
+    """`title` is the Title step's (text, score, title_source), or None when titling is off, the
+    document is not titled (e.g. not Chinese) or its batch failed."""
+    title_text, title_score, title_source = title if title is not None else (None, None, None)
     return {
         "doc_id": doc.doc_id, "source": doc.source, "position": doc.position, "text": doc.text,
         "n_chars": len(doc.text), "truncated": doc.truncated, "duplicate_of": doc.duplicate_of,
-        "title": title_text, "title_score": title_score,
+        "title": title_text, "title_score": title_score, "title_source": title_source,
         "embedding": [float(x) for x in embedding], "cluster_id": cluster_id,
     }
 

@@ -1,31 +1,107 @@
-"""Title: `Doc` -> (doc_id, (title, score)) from the seq2seq titler, plus a failure summary.
+"""Title: `Doc` -> (doc_id, (title, score, title_source)), plus a summary for the manifest.
 
-The titler runs through `KeyedInference` like every model (length buckets, token-budget
-batches, RunInference); the handler truncates each source to the titler's input length and
-decodes a whole batch with beam search on the device. Titles join the documents in Summarize.
+Three routes, decided per document by `route`:
+- **own**: a document no longer than a title (`--title-min-chars`) is its own title
+  (title_source "text", score null): no model call, so headline corpora do not pay for the titler;
+- **untitled**: a document that is mostly not Chinese gets no title (its reason is counted in the
+  manifest): the titler would invent strings for it;
+- **generated**: the rest run through `KeyedInference` like every model (length buckets,
+  token-budget batches, RunInference). The titler reads the text without a news outlet's stock
+  opening (`faithful.strip_opener`); `documents.text` itself is never changed.
 A failed batch leaves its documents' titles null (they are still written: a title is an
 enrichment, not a reason to reject a record) and is counted, with its reasons, in the manifest.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
+from wenmai.models.faithful import strip_opener, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
+from wenmai.types import Doc
+
+GENERATED, OWN = "generated", "text"
+
+
+def route(doc: Doc, min_chars: int) -> tuple[str, Optional[str]]:
+    """("own" | "untitled" | "generated", reason for untitled).
+
+    Example: route(Doc(..., text="北京降温"), 32) == ("own", None);
+    a line of English -> ("untitled", "not_chinese").
+    """
+    if len(doc.text) <= min_chars:
+        return "own", None
+    reason = untitled_reason(doc.text)
+    return ("untitled", reason) if reason else ("generated", None)
+
+
+class RouteFn(beam.DoFn):
+    def __init__(self, min_chars: int):
+        self._min_chars = min_chars
+
+    def process(self, doc: Doc):
+        where, reason = route(doc, self._min_chars)
+        if where == "own":
+            yield beam.pvalue.TaggedOutput("own", (doc.doc_id, (doc.text, None, OWN)))
+        elif where == "untitled":
+            yield beam.pvalue.TaggedOutput("untitled", reason)
+        else:
+            yield doc.with_(text=strip_opener(doc.text))  # what the titler reads, not the text kept
+
+
+class TitleSummary(beam.CombineFn):
+    """Route tags -> {"generated", "own", "untitled": {reason: n}} counts for the manifest."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, tag):
+        return {**acc, tag: acc.get(tag, 0) + 1}
+
+    def merge_accumulators(self, accs):
+        out: dict = {}
+        for acc in accs:
+            for k, v in acc.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def extract_output(self, acc):
+        untitled = {k.split(":", 1)[1]: v for k, v in sorted(acc.items()) if k.startswith("untitled:")}
+        return {"generated": acc.get(GENERATED, 0), "own": acc.get(OWN, 0), "untitled": untitled}
+
+
+def _with_summary(failures: dict, summary: dict) -> dict:
+    return {**failures, **summary}
 
 
 class Title(beam.PTransform):
-    """Docs -> `titles` (doc_id, (title, score)) and `stats` ("title", {"failed", "reasons"})."""
+    """Docs -> `titles` (doc_id, (title, score, title_source)) and `stats` ("title", {"failed",
+    "reasons", "generated", "own", "untitled"})."""
 
-    def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig()):
+    def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig(),
+                 min_chars: int = 32):
         super().__init__()
         self._handler = handler
         self._config = config
+        self._min_chars = min_chars
 
     def expand(self, docs):
-        out = docs | "Generate" >> DocInference(self._handler, self._config)
+        routed = docs | "Route" >> beam.ParDo(RouteFn(self._min_chars)).with_outputs(
+            "own", "untitled", main="generate")
+        out = routed.generate | "Generate" >> DocInference(self._handler, self._config)
+        generated = out["results"] | "MarkGenerated" >> beam.MapTuple(
+            lambda doc_id, result: (doc_id, (result[0], result[1], GENERATED)))
+        titles = (generated, routed.own) | "AllTitles" >> beam.Flatten()
+        tags = ((routed.generate | "TagGenerated" >> beam.Map(lambda _: GENERATED)),
+                (routed.own | "TagOwn" >> beam.Map(lambda _: OWN)),
+                (routed.untitled | "TagUntitled" >> beam.Map(lambda r: f"untitled:{r}")))
+        summary = tags | "AllTags" >> beam.Flatten() | "Summarize" >> beam.CombineGlobally(
+            TitleSummary())
         stats = (out["errors"]
                  | "CountFailures" >> beam.CombineGlobally(FailureStats())
+                 | "AddRoutes" >> beam.Map(_with_summary, beam.pvalue.AsSingleton(summary))
                  | "Name" >> beam.Map(lambda s: ("title", s)))
-        return {"titles": out["results"], "stats": stats}
+        return {"titles": titles, "stats": stats}

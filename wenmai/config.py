@@ -71,6 +71,10 @@ class TitleConfig:
     """The titler step (`wenmai.pipelines.title`); its batches follow `InferenceConfig`."""
 
     titles: bool = True  # --no-titles: skip the step; documents.title stays null
+    # a document this short is its own title (no model call): 32 characters is about the 90th
+    # percentile of reference title lengths in the train-role title files (news 36, LCSTS 23,
+    # CSL 26; `wenmai bench title-lengths`) and the longest title the titler writes
+    title_min_chars: int = 32
     title_input_chars: int = 256  # source characters the titler reads (the CSL protocol's cut)
     title_beam_size: int = 4  # 1 = greedy
     title_max_chars: int = 32  # longest title generated

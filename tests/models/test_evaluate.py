@@ -7,7 +7,7 @@ import torch
 
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
-from wenmai.models.evaluate import (best_threshold, embed_texts, evaluate_encoder, main_encoder,
+from wenmai.models.evaluate import (best_threshold, embed_texts, evaluate_encoder,
                                     read_pairs, score_pairs, tfidf_similarities)
 from wenmai.models.vocab import Vocab
 
@@ -77,6 +77,8 @@ def test_missing_model_names_the_path(tmp_path):
 
 def test_main_prints_json_last(models_dir, tmp_path, capsys):
     pairs = _write(tmp_path / "pairs.tsv", ROWS)
+    from wenmai.cli.evaluate import encoder as main_encoder
+
     main_encoder(["--pairs", str(pairs), "--models", str(models_dir)])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert set(json.loads(last)) == KEYS

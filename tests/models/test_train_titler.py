@@ -13,6 +13,20 @@ def test_clean_news_strips_the_stock_opening_and_link_lines():
     assert clean_news(raw) == "今天举行了会议。会议强调发展。"
     assert clean_news("undefined\n[查看原文](https://example.invalid)") == ""
     assert clean_news("央视网消息：国务院召开会议") == "国务院召开会议"
+    # older years' openings and the editors' byline line
+    assert clean_news("中国网络电视台消息(新闻联播)：本台消息。\n(视频编辑：某某 文字编辑：某某)") == \
+        "本台消息。"
+    assert clean_news("央视网(新闻联播)消息：会议召开") == "会议召开"
+
+
+def test_recurring_titles_are_rubrics():
+    from wenmai.models.train_titler import recurring_titles
+
+    rows = [("a", "每日快报", "20240101"), ("b", "每日快报", "20240102"),
+            ("c", "每日快报", "20240102"), ("d", "北京降温", "20240101"),
+            ("e", "北京降温", "20240101")]  # twice on one day: a story told twice, not a rubric
+    found = recurring_titles(rows, min_dates=2)
+    assert "每日快报" in found and "北京降温" not in found and "国内联播快讯" in found
 
 
 def test_split_news_holds_out_whole_latest_days():
@@ -51,16 +65,24 @@ def test_news_rows_drop_unusable_stories(data_dir):
 def test_tiny_training_run_writes_a_loadable_model(data_dir, tmp_path):
     from wenmai.models.titler import generate_titles, load_titler
 
+    from wenmai.models.titler import TitlerConfig
+
     cfg = TitlerTrainConfig(data_dir=str(data_dir), csl_file="csl.jsonl",
-                            lcsts_files=("lcsts.jsonl",), news_file="news.jsonl", news_holdout=3,
-                            news_per_epoch=4, csl_dev_every=5, out=str(tmp_path / "out"),
-                            emb_dim=8, enc_hidden=8, dec_hidden=16, epochs=2, batch_size=8,
-                            warmup_steps=2, threads=1, progress=False)
+                            lcsts_files=("lcsts.jsonl",), news_files=("news.jsonl",),
+                            news_holdout=3, news_per_epoch=4, csl_dev_every=5,
+                            out=str(tmp_path / "out"), recurring_dates=4,
+                            model=TitlerConfig(emb_dim=8, enc_hidden=8, dec_hidden=16),
+                            epochs=2, batch_size=8, warmup_steps=2, threads=1, progress=False)
     out = train_titler(cfg, argv=["--tiny"])
     model, vocab = load_titler(out)
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "wenmai train titler --tiny" in card and "| 2 |" in card  # command and both epochs
     config = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert "dev_rouge_l" in config["dev_metrics"]
+    # every fixture title recurs on 3 dates: below the floor of 4, so none is banned but the
+    # series labels; the held-out cut-off is stored for `wenmai eval titler --news-holdout`
+    assert "国内联播快讯" in config["banned_titles"] and "北京降温" not in config["banned_titles"]
+    assert config["news_held_out_from"] == "20240103"  # 2 stories on the 4th, 3 on the 3rd
+    assert not (out / "training_state").exists()  # finished: no state left to resume
     titles = generate_titles(model, vocab, ["今天北京气温骤降"], 2, 6)
     assert isinstance(titles[0][0], str) and len(titles[0][0]) <= 6

@@ -79,11 +79,11 @@ def test_titles_fill_documents_and_the_cluster_title_is_the_representatives():
             p | "Emb" >> beam.Create([("a", vec), ("c", vec)]),
             p | "Err" >> beam.Create([]),
             p | "Assign" >> beam.Create([Assignment("a", 0, 0.5), Assignment("c", 1, 0.5)]),
-            p | "Titles" >> beam.Create([("a", ("华为总部", -0.5))]),  # c's title batch failed
+            p | "Titles" >> beam.Create([("a", ("华为总部", -0.5, "generated"))]),  # c's failed
         ) | Summarize(SegmentConfig())
         assert_that(out["documents"] | "DocTitles" >> beam.Map(
-            lambda r: (r["doc_id"], r["title"], r["title_score"])),
-            equal_to([("a", "华为总部", -0.5), ("c", None, None)]), label="docs")
+            lambda r: (r["doc_id"], r["title"], r["title_score"], r["title_source"])),
+            equal_to([("a", "华为总部", -0.5, "generated"), ("c", None, None, None)]), label="docs")
         assert_that(out["clusters"] | "ClusterTitles" >> beam.Map(
             lambda r: (r["cluster_id"], r["title"])),
             equal_to([(0, "华为总部"), (1, "北京降温")]), label="clusters")

@@ -24,8 +24,24 @@ def test_titles_keyed_by_doc_id_and_failures_counted():
     docs = [Doc(f"d{i}", "s", i, text) for i, text in enumerate(
         ["华为公司发布新手机", "北京明天降温", "国足比赛结果", "上海地铁新线开通", "广州塔灯光秀"])]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=4))
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=4), min_chars=3)
         assert_that(out["titles"] | beam.Filter(lambda kv: kv[0] == "d1"),
-                    equal_to([("d1", ("北京明天", -1.0))]), label="titles")
-        assert_that(out["stats"], equal_to([("title", {"failed": 0, "reasons": []})]),
-                    label="stats")
+                    equal_to([("d1", ("北京明天", -1.0, "generated"))]), label="titles")
+        assert_that(out["stats"], equal_to([("title", {"failed": 0, "reasons": [], "generated": 5,
+                                                       "own": 0, "untitled": {}})]), label="stats")
+
+
+def test_short_documents_are_their_own_titles_and_foreign_ones_get_none():
+    long_news = "央视网消息（新闻联播）：北京明天起大范围降温，最高气温只有五度，请市民注意添衣保暖出行"
+    docs = [Doc("short", "s", 1, "北京降温"),
+            Doc("english", "s", 2, "The quick brown fox jumps over the lazy dog again and again"),
+            Doc("news", "s", 3, long_news)]
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), min_chars=10)
+        # the titler reads the story without its stock opening; the short line is its own title
+        assert_that(out["titles"], equal_to([("short", ("北京降温", None, "text")),
+                                             ("news", ("北京明天起大", -1.0, "generated"))]),
+                    label="titles")
+        assert_that(out["stats"], equal_to([("title", {
+            "failed": 0, "reasons": [], "generated": 1, "own": 1,
+            "untitled": {"not_chinese": 1}})]), label="stats")

@@ -38,7 +38,7 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
 """
 
 TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder",
-            "titler": "wenmai.models.train_titler"}
+            "titler": ("wenmai.cli.train", "titler")}
 BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "encoder": ("wenmai.benchmarks.encoder", "main"),
               "infomap": ("wenmai.benchmarks.infomap", "main"),
@@ -51,9 +51,9 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "report": ("wenmai.benchmarks.report", "main"),
               "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
-              "encoder": ("wenmai.models.evaluate", "main_encoder"),
+              "encoder": ("wenmai.cli.evaluate", "encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
-              "titler": ("wenmai.models.evaluate_titler", "main_titler")}
+              "titler": ("wenmai.cli.evaluate", "titler")}
 
 
 def _usage_error(message: str) -> int:

@@ -68,7 +68,8 @@ def field_comments(cls: type) -> dict[str, str]:
             above.insert(0, comments[line])
             line -= 1
         own = [comments[n] for n in range(node.lineno, node.end_lineno + 1) if n in comments]
-        out[node.target.id] = " ".join(part for part in above + own if part)
+        out[node.target.id] = " ".join(part for part in above + own
+                                       if part and not part.startswith("---"))  # section rules
     return out
 
 

@@ -1,0 +1,268 @@
+"""What a faithful title may say, defined once: number strings, copy-only spans, series labels.
+
+The decoder (`titler.beam_search` through `TitleConstraint`) and the metric
+(`wenmai eval titler`: number_faithful, series_share, novel_char_share) both use these
+definitions, so "faithful" means the same thing where titles are made and where they are judged.
+
+**Span characters** are ASCII digits, the Chinese numerals 〇零一二三四五六七八九十百千万亿两,
+Latin letters, "." and "%" (after NFKC, as the pipeline cleans text). A *run* is a maximal
+sequence of span characters: "2026年8月10日" has the runs "2026", "8" and "10"; "增长3.5%" has
+"3.5%"; "iPhone15发布" has "iPhone15".
+
+**A number string** is a run that holds a numeral, plus the one unit character right after it
+when that character is in `UNITS` ("1244万", "2026年", "三成", "6月", "2日"). Not numbers: a
+lone 一 or 两 (一个, 两国: articles and measure words far more often than figures), and runs
+inside the fixed words of `NUMERAL_WORDS` (一些, 统一, 万一, 十分, ...).
+
+**Faithful** means whole: a title's number string occurs in its source as a whole run, with the
+same unit after it when it has one. So 90亿 is not in 900亿, 6月2日 is not in 6月22日 (2日 is
+not a whole run there), 十五 is not in 十五五, 124万 is not in 1244万, 一百万 not in 一千一百万.
+The decoder holds every run (numbers and Latin words alike) to this rule: a run may only be
+continued along a run of the source and may only end where a source run ends.
+
+**Series labels** are programme rubrics, not headlines (国内联播快讯, ...): a title may never be
+one. A trained titler also stores the titles its training data repeated on many dates.
+
+Example:
+    >>> number_strings("全国高考报名人数1244万，比去年增加三成")
+    ['1244万', '三成']
+    >>> number_faithful("报名人数124万", "报名人数1244万")
+    False
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from typing import Iterable, Optional, Sequence
+
+__all__ = ["NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
+           "number_strings", "number_faithful", "is_series_label", "series_share",
+           "novel_char_share", "chinese_share", "untitled_reason", "TitleConstraint",
+           "NEWS_OPENERS", "strip_opener"]
+
+NUMERALS = frozenset("0123456789〇零一二三四五六七八九十百千万亿两")
+SPAN_CHARS = NUMERALS | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.%")
+# one character after a numeral run that belongs to the number: dates and times, counts,
+# money, shares and the commonest measure words of news
+UNITS = frozenset("年月日号时点分秒岁成倍元角个人名位次家座项条天周届期米吨度例台架艘辆件所户亩股")
+NUMERAL_WORDS = ("一些", "统一", "万一", "一起", "一样", "一直", "唯一", "一定", "一般", "一致",
+                 "一切", "一体", "一律", "一旦", "同一", "一再", "一道", "一同", "一流", "一线",
+                 "一举", "进一步", "一方面", "千万", "万物", "十分", "百姓", "一带一路", "一国两制",
+                 "两岸", "两会", "三农", "万众", "千百万", "一把手", "第一时间", "不一")
+# rubrics of the news programme in the train data: bundles of unrelated items, not headlines
+SERIES_LABELS = frozenset({"国内联播快讯", "国际联播快讯", "联播快讯", "新闻联播", "新闻联播快讯",
+                           "央视快评", "国际时评", "新闻特写", "焦点访谈", "今日关注", "联播快评"})
+# stock openings of the news stories (after NFKC: full-width brackets and colons become ASCII)
+NEWS_OPENERS = re.compile(r"^\s*(央视网|中国网络电视台)([(（]新闻联播[)）])?消息([(（]新闻联播[)）])?[:：]\s*")
+
+
+def _nfkc(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def strip_opener(text: str) -> str:
+    """The text without a news outlet's stock opening (which the titler would learn to copy).
+
+    Example: strip_opener("央视网消息(新闻联播):今天上午……") == "今天上午……"
+    """
+    return NEWS_OPENERS.sub("", text, count=1)
+
+
+def runs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every maximal run of span characters.
+
+    Example: runs("2026年8月10日") == [(0, 4), (5, 6), (7, 9)]
+    """
+    return [m.span() for m in _RUN.finditer(text)]
+
+
+_RUN = re.compile("[" + re.escape("".join(sorted(SPAN_CHARS))) + "]+")
+
+
+def _masked(text: str) -> list[bool]:
+    """Per character: inside one of NUMERAL_WORDS."""
+    mask = [False] * len(text)
+    for word in NUMERAL_WORDS:
+        for m in re.finditer(re.escape(word), text):
+            mask[m.start():m.end()] = [True] * (m.end() - m.start())
+    return mask
+
+
+def number_strings(text: str) -> list[str]:
+    """Every number string of `text` (see the module docstring), in order."""
+    text = _nfkc(text)
+    mask = _masked(text)
+    out = []
+    for start, end in runs(text):
+        run = text[start:end]
+        if not any(c in NUMERALS for c in run) or all(mask[start:end]) or run in ("一", "两"):
+            continue
+        unit = text[end] if end < len(text) and text[end] in UNITS else ""
+        out.append(run + unit)
+    return out
+
+
+def _whole_numbers(source: str) -> set[str]:
+    """Every run of `source`, alone and with the unit after it: what a title may repeat."""
+    out = set()
+    for start, end in runs(source):
+        out.add(source[start:end])
+        if end < len(source) and source[end] in UNITS:
+            out.add(source[start:end + 1])
+    return out
+
+
+def number_faithful(title: str, source: str) -> bool:
+    """True when every number string of `title` occurs in `source` as a whole."""
+    allowed = _whole_numbers(_nfkc(source))
+    return all(s in allowed for s in number_strings(title))
+
+
+def is_series_label(title: str, extra: Iterable[str] = ()) -> bool:
+    title = _nfkc(title).strip()
+    return title in SERIES_LABELS or title in set(extra)
+
+
+def series_share(titles: Sequence[str], sources: Sequence[str], extra: Iterable[str] = ()) -> float:
+    """Share of titles that are series labels or the output for at least max(3, 1 % of inputs)
+    different sources (a stock title says nothing about its document)."""
+    if not titles:
+        return 0.0
+    distinct = Counter()
+    for title, source in set(zip(titles, sources)):
+        distinct[title] += 1
+    floor = max(3, 0.01 * len(titles))
+    extra = set(extra)
+    bad = sum(1 for t in titles if t and (is_series_label(t, extra) or distinct[t] >= floor))
+    return bad / len(titles)
+
+
+def novel_char_share(titles: Sequence[str], sources: Sequence[str]) -> float:
+    """Share of title characters (all titles together) absent from their own source."""
+    total = novel = 0
+    for title, source in zip(titles, sources):
+        present = set(_nfkc(source).lower())
+        for c in _nfkc(title).lower():
+            total += 1
+            novel += c not in present
+    return novel / total if total else 0.0
+
+
+def chinese_share(text: str) -> float:
+    """Share of CJK ideographs among the letters of `text` (0 when it has no letters)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf") \
+        / len(letters)
+
+
+def untitled_reason(text: str, min_chinese: float = 0.5) -> Optional[str]:
+    """Why a document gets no generated title (None: it gets one): a titler trained on Chinese
+    invents strings for other languages, and no title is better than an invented one."""
+    if chinese_share(text) < min_chinese:
+        return "not_chinese"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# the decoder's side: which characters may follow a title prefix
+
+
+class TitleConstraint:
+    """Per source: which next characters keep a title faithful to it.
+
+    `rule(prefix)` -> (only, allow, ban), character sets for the next position:
+    - `only` (not None): nothing else may follow, not even the end (a run or a name must go on);
+    - `allow`: span characters that may follow (every other span character is banned);
+    - `ban`: further characters that may not follow ("" stands for the end of the title).
+    Rules: a run of span characters follows a run of the source and ends only where a source run
+    ends; a unit right after a run is one that follows that run in the source; a title does not
+    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴); a title
+    is never a series label.
+    """
+
+    END = ""
+
+    def __init__(self, source: str, words: Sequence[str] = (), banned_titles: Iterable[str] = (),
+                 normalize=None):
+        from wenmai.models.vocab import normalize_char
+
+        normalize = normalize or normalize_char  # one character to one: offsets stay the same
+        norm = "".join(normalize(c) for c in source)
+        self._source, self._norm_source = source, norm
+        spans = runs(norm)
+        self._runs = {norm[s:e] for s, e in spans}
+        self._prefixes: dict[str, set[str]] = {}  # run prefix -> span characters that continue it
+        self._units: dict[str, set[str]] = {}  # whole run -> units seen right after it
+        for s, e in spans:
+            run = norm[s:e]
+            for i in range(e - s):
+                self._prefixes.setdefault(run[:i], set()).add(run[i])
+            if e < len(norm) and norm[e] in UNITS:
+                self._units.setdefault(run, set()).add(norm[e])
+        self._banned = {"".join(normalize(c) for c in t) for t in set(banned_titles) | SERIES_LABELS}
+        self._forced = self._forced_continuations(norm, ["".join(normalize(c) for c in w)
+                                                         for w in words])
+
+    @staticmethod
+    def _forced_continuations(text: str, words: Sequence[str]) -> dict[str, str]:
+        """Prefix (2+ characters) of a source word (3+ characters) -> the one character that
+        follows it everywhere in the source, where no occurrence ends at a word boundary."""
+        boundaries, at = {0}, 0
+        for w in words:
+            at += len(w)
+            boundaries.add(at)
+        if at != len(text):  # words do not tile the text: no word knowledge
+            return {}
+        forced: dict[str, str] = {}
+        for w in set(words):
+            if len(w) < 3 or any(c in SPAN_CHARS for c in w):
+                continue
+            for j in range(2, len(w)):
+                key = w[:j]
+                ends = [m.start() + j for m in re.finditer(re.escape(key), text)]
+                nexts = {text[e] if e < len(text) else None for e in ends}
+                if len(nexts) == 1 and None not in nexts and not boundaries & set(ends):
+                    forced[key] = nexts.pop()
+        return forced
+
+    def rule(self, prefix: str) -> tuple[Optional[set[str]], set[str], set[str]]:
+        tail = len(prefix)
+        while tail > 0 and prefix[tail - 1] in SPAN_CHARS:
+            tail -= 1
+        run = prefix[tail:]
+        follow = self._prefixes.get(run, set())
+        ban: set[str] = set()
+        only: Optional[set[str]] = None
+        if run and run not in self._runs:
+            only = set(follow)  # inside a run: it must go on along a source run
+        elif run:
+            ban |= UNITS - self._units.get(run, set())
+        for k in range(min(len(prefix), 12), 1, -1):
+            forced = self._forced.get(prefix[-k:])
+            if forced is not None:
+                only = {forced} if only is None else only & {forced}
+                break
+        if prefix in self._banned:
+            ban.add(self.END)
+        return only, follow, ban
+
+    def finish(self, title: str) -> str:
+        """The decoded (normalised) title as the reader sees it: an unfinished run cut off the
+        end (only the length limit can leave one), every run in its source's own spelling
+        (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone")."""
+        tail = len(title)
+        while tail > 0 and title[tail - 1] in SPAN_CHARS:
+            tail -= 1
+        if title[tail:] and title[tail:] not in self._runs:
+            title = title[:tail]
+        out, last = [], 0
+        for start, end in runs(title):
+            at = self._norm_source.find(title[start:end])
+            out.append(title[last:start])
+            out.append(self._source[at:at + end - start] if at >= 0 else title[start:end])
+            last = end
+        out.append(title[last:])
+        return "".join(out)

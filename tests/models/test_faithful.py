@@ -1,0 +1,102 @@
+"""Faithful titles: the number-string definition, the metric, and the decoder's constraint."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wenmai.models.faithful import (TitleConstraint, chinese_share, is_series_label,
+                                    novel_char_share, number_faithful, number_strings, runs,
+                                    series_share, strip_opener, untitled_reason)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("报名人数突破1244万，比去年增加三成", ["1244万", "三成"]),
+    ("2026年8月10日上午", ["2026年", "8月", "10日"]),
+    ("增长3.5%", ["3.5%"]),
+    ("一些地方统一部署，万一下雨", []),  # words, not numbers
+    ("一个人和两国", []),  # a lone 一 or 两 is an article or a measure word
+    ("十五五规划", ["十五五"]),
+    ("第一九一八年", ["一九一八年"]),
+])
+def test_number_strings(text, expected):
+    assert number_strings(text) == expected
+
+
+@pytest.mark.parametrize("title,source,ok", [
+    ("报名人数124万", "报名人数1244万", False),
+    ("一百万人", "一千一百万人", False),
+    ("一八年", "一九一八年", False),
+    ("90亿元", "投资900亿元", False),
+    ("6月2日", "6月22日", False),
+    ("十五规划", "十五五规划", False),
+    ("2026年8月", "2026年8月10日", True),
+    ("8月10日开幕", "2026年8月10日", True),
+    ("增加三成", "比去年增加三成", True),
+    ("增长3倍", "增长3%", False),  # the unit belongs to the number
+    ("统一部署", "各地部署", True),  # no number string in the title
+])
+def test_number_faithful_is_whole(title, source, ok):
+    assert number_faithful(title, source) is ok
+
+
+def test_series_and_novelty_shares():
+    titles = ["国内联播快讯", "北京降温", "北京降温", "北京降温", "上海"]
+    sources = ["a", "北京降温了", "北京今天降温", "北京明起降温", "上海"]
+    assert is_series_label("国内联播快讯") and not is_series_label("北京降温")
+    # the label, and one title given to three different sources
+    assert series_share(titles, sources) == pytest.approx(4 / 5)
+    assert novel_char_share(["北京雪"], ["北京降温"]) == pytest.approx(1 / 3)
+
+
+def test_openers_and_languages():
+    assert strip_opener("央视网消息(新闻联播):今天") == "今天"
+    assert strip_opener("中国网络电视台消息（新闻联播）：今天") == "今天"
+    assert strip_opener("今天央视网消息:") == "今天央视网消息:"  # only at the start
+    assert untitled_reason("The quick brown fox jumps") == "not_chinese"
+    assert untitled_reason("华为发布了新款 Mate 手机") is None
+    assert chinese_share("123") == 0.0
+
+
+def test_constraint_rules():
+    c = TitleConstraint("阿里巴巴集团营收1244万元，iPhone销量增长",
+                        words=["阿里巴巴", "集团", "营收", "1244", "万元", "，", "iPhone", "销量",
+                               "增长"])
+    only, allow, ban = c.rule("营收12")  # inside a number: it must go on along the source's
+    assert only == {"4"}
+    assert c.rule("营收1244")[0] == {"万"}  # 1244 is not whole there: 1244万 is
+    only, allow, ban = c.rule("营收1244万")  # a whole run: may end, or take its own unit
+    assert only is None and "年" in ban and "元" not in ban
+    only, _, _ = c.rule("阿里巴")  # no end inside a copied name
+    assert only == {"巴"}
+    assert c.rule("国内联播快讯")[2] >= {TitleConstraint.END}
+    assert c.rule("营收")[1] == {"1", "i"}  # a run may only start as a source run starts
+    assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
+
+
+@settings(max_examples=25, deadline=None)
+@given(numbers=st.lists(st.integers(0, 99999), min_size=1, max_size=4), seed=st.integers(0, 50),
+       beam=st.sampled_from([1, 3]))
+def test_decoded_titles_are_number_faithful(numbers, seed, beam, tiny_titler):
+    """Whatever a (random) titler prefers, the decoder copies numbers whole or not at all."""
+    from wenmai.models.titler import generate_titles
+
+    model, vocab = tiny_titler
+    source = "，".join(f"今年产量{n}万吨" for n in numbers)
+    torch.manual_seed(seed)
+    with torch.no_grad():  # a fresh random preference for digits each example
+        model.out_bias.copy_(torch.randn(vocab.n_chars) * 5)
+    (title, _), = generate_titles(model, vocab, [source], beam, 12)
+    assert number_faithful(title, source), (title, source)
+    for start, end in runs(title):
+        assert any(title[start:end] == source[s:e] for s, e in runs(source))
+
+
+@pytest.fixture(scope="module")
+def tiny_titler():
+    from wenmai.models.titler import Titler, TitlerConfig, build_titler_vocab
+
+    vocab = build_titler_vocab(["今年产量万吨，0123456789北京降温"], min_count=1)
+    torch.manual_seed(0)
+    model = Titler(TitlerConfig(vocab_size=vocab.n_chars, emb_dim=8, enc_hidden=8,
+                                dec_hidden=16, max_len=64)).eval()
+    return model, vocab
