@@ -8,7 +8,7 @@ Trained with in-batch AM-Softmax (`losses.AMSoftmaxInBatchLoss`, `train_encoder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -26,8 +26,10 @@ __all__ = ["EncoderConfig", "SentenceEncoder", "embed_features", "load_encoder",
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    char_vocab_size: int = 6000  # common CJK characters + punctuation cover > 99.9 % of tokens
-    word_vocab_size: int = 20000  # capped so that the shipped weights stay well under 20 MB
+    # common CJK characters + punctuation cover > 99.9 % of tokens (set from the data)
+    char_vocab_size: int = field(default=6000, metadata={"cli": False})
+    # capped so that the shipped weights stay well under 20 MB (set from the data)
+    word_vocab_size: int = field(default=20000, metadata={"cli": False})
     char_dim: int = 128
     word_dim: int = 64  # 0 turns word features off (char-only encoder)
     hidden: int = 256  # GRU units per direction

@@ -33,8 +33,8 @@ def encoder_card(cfg: EncoderTrainConfig, data: PairData, vocab: Vocab, model: S
     lines = [
         "# wenmai sentence encoder",
         "",
-        f"Character + jieba-word embeddings -> bidirectional {cfg.cell.upper()} -> masked "
-        f"{cfg.pooling} pooling -> linear -> L2-normalised vector. "
+        f"Character + jieba-word embeddings -> bidirectional {cfg.model.cell.upper()} -> masked "
+        f"{cfg.model.pooling} pooling -> linear -> L2-normalised vector. "
         + (f"Trained without labels by Deep InfoMax (global {cfg.infomax_alpha:g}, local "
            f"{cfg.infomax_beta:g}, prior KL {cfg.infomax_gamma:g}) on "
            f"{', '.join(cfg.corpus) or 'the train files sentences'}."
@@ -45,9 +45,9 @@ def encoder_card(cfg: EncoderTrainConfig, data: PairData, vocab: Vocab, model: S
         "",
         f"- recipe: {cfg.epochs} epochs, batch {cfg.batch_size} pairs, AdamW lr {cfg.lr:g} "
         f"(warmup {cfg.warmup_steps} steps, cosine), weight EMA {cfg.ema_decay:g}, dropout "
-        f"{cfg.dropout:g}, per-file repeats {list(cfg.repeats) or 'all 1'}, "
+        f"{cfg.model.dropout:g}, per-file repeats {list(cfg.repeats) or 'all 1'}, "
         f"{cfg.singletons:,} SimCSE-style singleton rows per epoch (second view: characters "
-        f"deleted at rate {cfg.deletion:g}), bag-of-embeddings pooling: {cfg.embed_pool}",
+        f"deleted at rate {cfg.deletion:g}), bag-of-embeddings pooling: {cfg.model.embed_pool}",
         *([f"- embeddings initialised by PPMI + truncated SVD (window {cfg.ppmi_window}) over "
            f"{meta['pretrain']['texts']:,} texts / {meta['pretrain']['chars']:,} characters: the "
            f"training sentences and the train-role files {', '.join(cfg.pretrain_files)} "

@@ -26,15 +26,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 
-from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
 from wenmai.models.encoder_batches import pair_batches, sentence_batches
@@ -44,7 +44,7 @@ from wenmai.models.encoder_dev import dev_scores, dev_thresholds
 from wenmai.models.ppmi import init_embedding, ppmi_svd, read_pretrain_texts
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 
-__all__ = ["EncoderTrainConfig", "train_encoder", "build_loss", "main"]
+__all__ = ["EncoderTrainConfig", "train_encoder", "build_loss"]
 
 log = logging.getLogger("wenmai.train.encoder")
 
@@ -76,18 +76,11 @@ class EncoderTrainConfig:
     deletion: float = 0.1  # s' = s with each character deleted at this rate (0: dropout views only)
     max_pairs: int = 0  # cap on training pairs per epoch (0: all); for smoke runs
     out: str = "runs/encoder"
-    # --- model
-    char_dim: int = 128
-    word_dim: int = 64  # 0: characters only
-    hidden: int = 256
-    n_layers: int = 1
-    cell: str = "gru"  # gru | lstm | onlstm
-    chunk_size: int = 8  # onlstm: neurons per master-gate chunk
-    pooling: str = "mean_max"
-    embed_pool: bool = False  # concatenate mean-pooled input embeddings (bag of characters)
-    dim: int = 256
-    dropout: float = 0.1
-    max_len: int = 64  # training truncation; nearly all questions/captions are shorter
+    resume: bool = False  # continue the run whose training state is in OUT/training_state
+    checkpoint_every: int = 500  # steps between training-state saves (and on SIGTERM/SIGINT)
+    # --- model (its shape; vocabulary sizes come from the data)
+    model: EncoderConfig = field(default_factory=EncoderConfig)
+    train_max_len: int = 64  # training truncation; nearly all questions/captions are shorter
     max_chars: int = 6000  # character vocabulary cap (most frequent in the training sentences)
     max_words: int = 20000  # jieba word vocabulary cap (keeps the shipped dir well under 20 MB)
     min_word_count: int = 2  # words seen once stay <unk>: their vectors would barely train
@@ -165,48 +158,47 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
         start, vocab = load_encoder(cfg.init_from)
     else:
         vocab = build_vocab(segmented, cfg)
-    encoded = [vocab.encode(t, words[t], cfg.max_len) for t in data.texts]
+    encoded = [vocab.encode(t, words[t], cfg.train_max_len) for t in data.texts]
     log.info("%d training sentences, %d positive pairs, %d singles, vocab %s, %.0fs",
              len(data.texts), len(data.positives), len(data.singles), vocab, time.time() - t0)
 
     # --- model, loss, trainer
-    enc_cfg = EncoderConfig(char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words,
-                            char_dim=cfg.char_dim, word_dim=cfg.word_dim, hidden=cfg.hidden,
-                            n_layers=cfg.n_layers, cell=cfg.cell, chunk_size=cfg.chunk_size,
-                            pooling=cfg.pooling,
-                            embed_pool=cfg.embed_pool, dim=cfg.dim, dropout=cfg.dropout, max_len=128)
+    enc_cfg = dataclasses.replace(cfg.model, char_vocab_size=vocab.n_chars,
+                                  word_vocab_size=vocab.n_words)
     if start is not None:
-        enc_cfg = dataclasses.replace(start.config, dropout=cfg.dropout)
+        enc_cfg = dataclasses.replace(start.config, dropout=cfg.model.dropout)
     model = SentenceEncoder(enc_cfg)
     if start is not None:
         model.load_state_dict(start.state_dict())
     elif cfg.pretrain_files:  # count-based vectors from all train-role text we hold
         char_seqs = [[vocab.char_id(c) for c in t] for t, _ in segmented]
         word_seqs = [[vocab.word_id(w) for w in ws] for _, ws in segmented]
-        n_c = init_embedding(model.char_emb, ppmi_svd(char_seqs, vocab.n_chars, cfg.char_dim,
+        n_c = init_embedding(model.char_emb, ppmi_svd(char_seqs, vocab.n_chars, cfg.model.char_dim,
                                                       cfg.ppmi_window, cfg.seed))
-        n_w = init_embedding(model.word_emb, ppmi_svd(word_seqs, vocab.n_words, cfg.word_dim,
+        n_w = init_embedding(model.word_emb, ppmi_svd(word_seqs, vocab.n_words, cfg.model.word_dim,
                                                       cfg.ppmi_window, cfg.seed))
         log.info("PPMI-SVD init from %d texts (%d chars): %d char and %d word vectors, %.0fs",
                  len(segmented), sum(len(t) for t, _ in segmented), n_c, n_w, time.time() - t0)
     loss_fn = build_loss(model, cfg)
     if unsupervised:
         batches, steps = sentence_batches(
-            [vocab.encode(t, words[t], cfg.max_len) for t in train_texts], cfg)
+            [vocab.encode(t, words[t], cfg.train_max_len) for t in train_texts], cfg)
     else:
         batches, steps = pair_batches(data, encoded, cfg)
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
                                 ema_decay=cfg.ema_decay,
                                 best_metric=None if unsupervised else "dev_spearman",
-                                best_mode="max", seed=cfg.seed, progress=cfg.progress)
+                                best_mode="max", seed=cfg.seed, progress=cfg.progress,
+                                checkpoint_every=cfg.checkpoint_every)
     segment = words.__getitem__
     trainer = Trainer(model, loss_fn, trainer_cfg,
-                      evaluate=lambda m: dev_scores(m, vocab, data.dev, segment, cfg.max_len)[0])
-    result = trainer.fit(batches, steps)
+                      evaluate=lambda m: dev_scores(m, vocab, data.dev, segment, cfg.train_max_len)[0])
+    state_dir = Path(cfg.out) / "training_state"
+    result = trainer.fit(batches, steps, state_dir=state_dir, resume=cfg.resume)
 
     # --- thresholds on the held-out slice, then save with the card
-    _, raw = dev_scores(model, vocab, data.dev, segment, cfg.max_len)
+    _, raw = dev_scores(model, vocab, data.dev, segment, cfg.train_max_len)
     threshold, base_threshold, acc = dev_thresholds(raw, data.dev)
     result.seconds = time.time() - t0
     meta = {"threshold": threshold, "baseline_threshold": base_threshold, **acc,
@@ -215,20 +207,7 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
     out = Path(cfg.out)
     card = encoder_card(cfg, data, vocab, model, result, meta, argv)
     save_pretrained(model, out, vocab=vocab, card=card, extra=meta)
+    shutil.rmtree(state_dir, ignore_errors=True)  # finished: nothing left to resume
     log.info("saved %s (best epoch %s: %s) in %.1f min", out, result.best_epoch,
              json.dumps(result.best_metrics), result.seconds / 60)
     return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Path:
-    parser = ArgumentParser(prog="wenmai train encoder", description=__doc__.split("\n")[0])
-    add_dataclass_args(parser, EncoderTrainConfig)
-    args = parser.parse_args(argv)
-    config = dataclass_from_args(EncoderTrainConfig, args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("wenmai").setLevel(logging.INFO)  # `wenmai` set the root to WARNING first
-    return train_encoder(config, argv=argv if argv is not None else sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()

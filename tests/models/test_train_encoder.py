@@ -5,7 +5,7 @@ import json
 import pytest
 
 from wenmai.models.encoder import load_encoder
-from wenmai.models.train_encoder import main
+from wenmai.cli.train import encoder as main
 
 CITIES = ["北京", "上海", "广州", "深圳", "杭州", "南京", "成都", "重庆", "武汉", "西安", "天津", "苏州"]
 TOPICS = [("今天{c}天气怎么样", "{c}今天的天气如何"), ("{c}有什么好吃的", "{c}哪里有好吃的东西"),

@@ -111,7 +111,7 @@ def test_train_encoder_main_writes_a_loadable_model(tmp_path):
     from wenmai.models.checkpoint import read_config
     from wenmai.models.encoder import load_encoder
     from wenmai.models.encoder_data import build_groups
-    from wenmai.models.train_encoder import main
+    from wenmai.cli.train import encoder as main
 
     assert build_groups([(0, 1), (1, 2), (3, 4)], 6) == [0, 0, 0, 1, 1, 2]
     data = tmp_path / "data" / "similarity" / "toy"

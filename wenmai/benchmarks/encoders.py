@@ -71,7 +71,7 @@ class Budget:
 def train_row(row: str, out: Path, data_dir: Path, seed: int, budget: Budget,
               infomax_dir: Optional[Path] = None) -> Path:
     """Trains one row into `out/encoder` (skipped when it is already there) and returns `out`."""
-    from wenmai.models.train_encoder import main as train
+    from wenmai.cli.train import encoder as train
 
     if (out / "encoder" / "model.safetensors").is_file():
         log.info("reusing %s (trained earlier; its card says how)", out / "encoder")

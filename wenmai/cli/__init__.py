@@ -37,7 +37,7 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
   wenmai bench report [--sections ...]                       all of them -> docs/benchmarks.md
 """
 
-TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": "wenmai.models.train_encoder",
+TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": ("wenmai.cli.train", "encoder"),
             "titler": ("wenmai.cli.train", "titler")}
 BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "encoder": ("wenmai.benchmarks.encoder", "main"),

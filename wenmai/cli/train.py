@@ -35,3 +35,14 @@ def titler(argv: Optional[Sequence[str]] = None):
     config = dataclass_from_args(TitlerTrainConfig, parser.parse_args(argv))
     _logging("wenmai.train.titler")
     return _run(train_titler, config, argv)
+
+
+def encoder(argv: Optional[Sequence[str]] = None):
+    from wenmai.models.train_encoder import EncoderTrainConfig, train_encoder
+
+    parser = ArgumentParser(prog="wenmai train encoder",
+                            description="Train the sentence encoder on train-role pairs.")
+    add_dataclass_args(parser, EncoderTrainConfig)
+    config = dataclass_from_args(EncoderTrainConfig, parser.parse_args(argv))
+    _logging("wenmai.train.encoder")
+    return _run(train_encoder, config, argv)
