@@ -18,6 +18,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from wenmai.models.vocab import pad_ids
+
 if TYPE_CHECKING:
     from wenmai.models.vocab import Vocab
 
@@ -129,18 +131,6 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, char_ids: torch.Tensor, word_ids: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.encode(char_ids, word_ids)["v"], dim=-1)  # (B, D), unit norm
-
-
-def pad_ids(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
-    """Right-pads id lists with 0 to the longest row of this batch (at least length 1).
-
-    Example: pad_ids([[5, 6, 7], [8]], cpu) == tensor([[5, 6, 7], [8, 0, 0]])
-    """
-    width = max(1, max((len(r) for r in rows), default=0))
-    out = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-    return out.to(device, non_blocking=True)
 
 
 def embed_features(model: SentenceEncoder, features: Sequence[tuple[Sequence[int], Sequence[int]]],

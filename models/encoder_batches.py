@@ -11,9 +11,9 @@ import random
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import torch
-from torch.nn.utils.rnn import pad_sequence
 
 from wenmai.models.encoder_data import PairData
+from wenmai.models.vocab import pad_ids
 
 if TYPE_CHECKING:
     from wenmai.models.train_encoder import EncoderTrainConfig
@@ -24,19 +24,9 @@ Encoded = tuple[list[int], list[int]]  # (char ids, word ids) of one sentence
 Batches = Callable[[int], Iterator[tuple[list[dict], Optional[torch.Tensor]]]]
 
 
-def _pad(rows: Sequence[Sequence[int]]) -> torch.Tensor:
-    """Right-pads id lists with 0 to the longest row (at least length 1).
-
-    Example: _pad([[5, 6, 7], [8]]) == tensor([[5, 6, 7], [8, 0, 0]])
-    """
-    out = pad_sequence([torch.tensor(r, dtype=torch.long) for r in rows],
-                       batch_first=True)  # (B, T), 0 = pad
-    return out if out.shape[1] else out.new_zeros(len(rows), 1)
-
-
 def features(seqs: Sequence[Encoded]) -> dict[str, torch.Tensor]:
     """One column of a batch: the encoder's inputs for these sentences."""
-    return {"char_ids": _pad([c for c, _ in seqs]), "word_ids": _pad([w for _, w in seqs])}
+    return {"char_ids": pad_ids([c for c, _ in seqs]), "word_ids": pad_ids([w for _, w in seqs])}
 
 
 def delete_chars(seq: Encoded, rate: float, rng: random.Random) -> Encoded:

@@ -37,6 +37,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from wenmai.models.vocab import pad_ids
+
 if TYPE_CHECKING:
     from wenmai.models.vocab import Vocab
 
@@ -390,13 +392,6 @@ def encode_texts(vocab: "Vocab", texts: Sequence[str], max_len: int) -> list[lis
     return [[vocab.char_id(c) for c in text[:max_len]] + [EOS_ID] for text in texts]
 
 
-def _pad(rows: Sequence[Sequence[int]], device: torch.device) -> torch.Tensor:
-    out = torch.zeros((len(rows), max(len(r) for r in rows)), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
-    return out.to(device)
-
-
 def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_size: int = 1,
                     max_title_len: int = 32, device: Optional[torch.device] = None, *,
                     max_len: Optional[int] = None, batch_size: int = 64,
@@ -425,7 +420,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     model.eval()
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
-        ids, scores = beam_search(model, _pad([encoded[i] for i in idx], device), beam_size,
+        ids, scores = beam_search(model, pad_ids([encoded[i] for i in idx], device), beam_size,
                                   max_title_len, length_alpha, no_repeat_ngram, no_stutter, only,
                                   [rules[i] for i in idx] if rules else None, vocab.chars)
         for i, title, score in zip(idx, ids, scores):

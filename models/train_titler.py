@@ -45,6 +45,7 @@ from wenmai.models.evaluate_titler import lead_title, read_title_pairs, rouge_sc
 from wenmai.models.titler import (BOS_ID, EOS_ID, Titler, TitlerConfig, TitlerLoss,
                                   build_titler_vocab, encode_texts, generate_titles)
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
+from wenmai.models.vocab import pad_ids
 
 __all__ = ["TitlerTrainConfig", "train_titler", "clean_news", "news_rows", "split_news",
            "recurring_titles", "NEWS_FILES"]
@@ -187,13 +188,6 @@ def _load(cfg: TitlerTrainConfig) -> TitleData:
     return TitleData(train, dev, news_held, counts, sorted(banned))
 
 
-def _pad(rows: list[list[int]]) -> torch.Tensor:
-    out = torch.zeros(len(rows), max(1, max(len(r) for r in rows)), dtype=torch.long)  # (B, T)
-    for i, r in enumerate(rows):
-        out[i, :len(r)] = torch.tensor(r, dtype=torch.long)
-    return out
-
-
 def _make_batches(data: TitleData, vocab, cfg: TitlerTrainConfig):
     """`batches(epoch)`: the epoch's rows shuffled, sorted by source length within pools of 50
     batches (less padding), the batches shuffled again."""
@@ -221,9 +215,9 @@ def _make_batches(data: TitleData, vocab, cfg: TitlerTrainConfig):
             chunks += [part[k:k + cfg.batch_size] for k in range(0, len(part), cfg.batch_size)]
         rng.shuffle(chunks)
         for chunk in chunks[:steps]:
-            src = _pad([s for s, _ in chunk])  # (B, S)
-            tgt_in = _pad([[BOS_ID] + t for _, t in chunk])  # (B, T+1)
-            tgt_out = _pad([t + [EOS_ID] for _, t in chunk])  # (B, T+1)
+            src = pad_ids([s for s, _ in chunk])  # (B, S)
+            tgt_in = pad_ids([[BOS_ID] + t for _, t in chunk])  # (B, T+1)
+            tgt_out = pad_ids([t + [EOS_ID] for _, t in chunk])  # (B, T+1)
             yield {"src": src, "tgt_in": tgt_in}, tgt_out
 
     return batches, steps

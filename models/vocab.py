@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-__all__ = ["Vocab", "PAD_ID", "UNK_ID", "normalize_char", "normalize_word"]
+__all__ = ["Vocab", "PAD_ID", "UNK_ID", "normalize_char", "normalize_word", "pad_ids"]
 
 PAD_ID = 0
 UNK_ID = 1
@@ -128,3 +128,19 @@ class Vocab:
 
     def __repr__(self) -> str:
         return f"Vocab(n_chars={self.n_chars}, n_words={self.n_words})"
+
+
+def pad_ids(rows: Sequence[Sequence[int]], device=None):
+    """Id lists right-padded with PAD_ID (0) to this batch's longest row, at least one column:
+    the one padding helper of every model (torch's `pad_sequence` does the work).
+
+    Example: pad_ids([[5, 6, 7], [8]]) == tensor([[5, 6, 7], [8, 0, 0]]); pad_ids([[]]) -> [[0]]
+    """
+    import torch
+    from torch.nn.utils.rnn import pad_sequence
+
+    out = pad_sequence([torch.as_tensor(list(r), dtype=torch.long) for r in rows],
+                       batch_first=True, padding_value=PAD_ID)  # (B, T)
+    if out.shape[1] == 0:
+        out = out.new_zeros(len(rows), 1)
+    return out if device is None else out.to(device, non_blocking=True)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wenmai.config import InferenceConfig
-from wenmai.models.encoder import pad_ids
+from wenmai.models.vocab import pad_ids
 from wenmai.models.handlers import EncoderHandler, select_device, text_length
 from wenmai.text import load_jieba, segment
 
