@@ -1,4 +1,4 @@
-"""Output tables: one `pyarrow.schema` constant per table (see DESIGN.md, "Output tables").
+"""Output tables: one `pyarrow.schema` constant per table (see docs/design.md, "Output tables").
 
 Columns are non-nullable where every row must have a value, so a writer bug shows up as a schema
 error instead of a silent null. Field metadata carries a one-line description for catalogues.

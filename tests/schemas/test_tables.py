@@ -3,7 +3,7 @@ import pytest
 
 from wenmai.schemas import TABLES, validate_rows
 
-EXPECTED = {  # DESIGN.md's "columns (at least)"
+EXPECTED = {  # the columns docs/design.md and the README promise, at least
     "documents": ["doc_id", "source", "text", "n_chars", "title", "embedding", "cluster_id"],
     "triples": ["doc_id", "subject", "predicate", "object", "subject_start", "subject_end",
                 "object_start", "object_end", "score"],
