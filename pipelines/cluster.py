@@ -42,7 +42,7 @@ def infomap_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], lis
     with tempfile.TemporaryDirectory(prefix="wenmai-infomap-") as tmp:
         graph_path, result_path = os.path.join(tmp, "graph.npz"), os.path.join(tmp, "result.npz")
         np.savez(graph_path, n=len(graph.ids), src=graph.src, dst=graph.dst, weight=graph.similarity,
-                 seed=config.seed, trials=config.trials)
+                 seed=config.seed, trials=config.trials, markov_time=config.markov_time)
         done = subprocess.run([sys.executable, "-m", "wenmai.pipelines.cluster", graph_path,
                                result_path], capture_output=True, text=True)
         if done.returncode != 0:
@@ -58,9 +58,9 @@ def _run_infomap(graph_path: str, result_path: str) -> None:
 
     with np.load(graph_path) as g:
         n, src, dst, weight = int(g["n"]), g["src"], g["dst"], g["weight"]
-        seed, trials = int(g["seed"]), int(g["trials"])
+        seed, trials, markov_time = int(g["seed"]), int(g["trials"]), float(g["markov_time"])
     im = infomap.Infomap(f"--two-level --flow-model undirected --silent --seed {seed} "
-                         f"--num-trials {trials}")
+                         f"--num-trials {trials} --markov-time {markov_time}")
     for i in range(n):
         im.add_node(i)
     for s, d, w in zip(src.tolist(), dst.tolist(), weight.tolist()):
@@ -75,7 +75,10 @@ def _run_infomap(graph_path: str, result_path: str) -> None:
 
 
 def igraph_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], list[float], float]:
-    """(module per node, flow per node, codelength) with igraph's community_infomap."""
+    """(module per node, flow per node, codelength) with igraph's community_infomap (which has
+    no Markov time: a `markov_time` other than 1 is refused rather than ignored)."""
+    if config.markov_time != 1.0:
+        raise ValueError("the igraph engine has no Markov time; use --engine infomap")
     import igraph
     import random
 

@@ -28,7 +28,28 @@ class ReadConfig:
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    max_keywords: int = 8  # keywords kept per cluster (jieba TF-IDF)
+    max_keywords: int = 8  # keywords kept per cluster (class-based TF-IDF against the whole run)
+    # a word in more than this share of the run's documents is no keyword (boilerplate such as a
+    # broadcaster's name or a stock opener; the issue-14 news run had 央视网 in nearly all)
+    keyword_max_df: float = 0.5
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """How a document becomes one vector (`wenmai.pipelines.embed`; chosen on the tune-role
+    topic files with `wenmai eval cluster`)."""
+
+    # encoder vectors of the document's sentences (pieces of at most InferenceConfig.max_len
+    # characters), averaged weighted by their length: the encoder never sees past max_len, so a
+    # single vector of the whole text would read only its first 128 characters
+    sentence_pooling: bool = True
+    # char 1-2-gram TF-IDF -> truncated SVD dimensions appended to the encoder's vector, fitted on
+    # this run's documents; 0 = encoder only. With sentence pooling it lifted k-means AMI on the
+    # tune-role abstracts 0.23 -> 0.37 and app descriptions 0.19 -> 0.32 (wenmai eval cluster)
+    lexical_dims: int = 128
+    lexical_weight: float = 0.5  # share of cosine similarity the lexical part carries
+    lexical_sample: int = 20_000  # documents the TF-IDF + SVD is fitted on (smallest id hashes)
+    lexical_max_features: int = 50_000  # char n-grams kept (most frequent); bounds the side input
 
 
 LengthBuckets = Literal["group", "beam", "off"]
@@ -95,8 +116,10 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class GraphConfig:
-    k: int = 10  # neighbours per document in the kNN graph
-    min_similarity: float = 0.5  # cosine floor for an edge; below it documents are unrelated
+    # neighbours per document in the kNN graph and cosine floor for an edge: chosen with InfoMap
+    # on the tune-role topic files (k 5-30, floor 0.3-0.6; wenmai eval cluster)
+    k: int = 7
+    min_similarity: float = 0.4
     exact_max: int = 1_000_000  # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW
     # single: every vector on one worker (N x D x 4 bytes: 1M x 256 = 1 GB). sharded: an IVF
     # spread over workers, none holding all vectors (wenmai.pipelines.knn). auto: sharded when
@@ -114,6 +137,9 @@ class GraphConfig:
 class ClusterConfig:
     engine: Engine = "infomap"  # same result contract; docs/infomap.md compares them
     trials: int = 5  # InfoMap restarts; the best codelength is kept
+    # InfoMap's Markov time: above 1 fewer, larger clusters. 1.5-4 merged distinct disciplines
+    # of the tune-role abstracts (AMI 0.43 -> 0.40 at 1.5); kept at 1
+    markov_time: float = 1.0
     seed: int = 42  # InfoMap random seed: the same seed gives the same clusters
 
 
@@ -124,6 +150,7 @@ class PipelineConfig:
     models_dir: Optional[str] = None  # None: the shipped weights
     read: ReadConfig = field(default_factory=ReadConfig)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     title: TitleConfig = field(default_factory=TitleConfig)
     extract: ExtractConfig = field(default_factory=ExtractConfig)

@@ -1,10 +1,12 @@
 """`wenmai eval cluster --labelled FILE.tsv`: how well the pipeline's clusters match topic labels.
 
-Runs the pipeline's own code on every row (clean -> segment -> the encoder handler -> FAISS kNN
-graph -> InfoMap; the same functions the Beam stages call, without the runner around them) and
-scores the clusters against the labels with NMI, ARI and V-measure. As a baseline on the same
-embeddings it runs k-means told the true number of topics. Prints one JSON object last:
-{"nmi", "ari", "v_measure", "n_clusters", "n", "baseline": {"name": "kmeans_true_k", ...}}
+Runs the pipeline's own code on every row (clean -> segment -> document vectors as
+`wenmai.pipelines.embed` makes them -> FAISS kNN graph -> InfoMap; the same functions the Beam
+stages call, without the runner around them) and scores the clusters against the labels with
+NMI, AMI (adjusted for chance: many small clusters earn NMI but not AMI), ARI and V-measure. As a
+baseline on the same vectors it runs k-means told the true number of topics. Prints one JSON
+object last: {"nmi", "ami", "ari", "v_measure", "n_clusters", "n",
+"baseline": {"name": "kmeans_true_k", "k", "nmi", "ami", "ari", "v_measure"}}
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from wenmai.config import ClusterConfig, GraphConfig, InferenceConfig
+from wenmai.config import ClusterConfig, EmbedConfig, GraphConfig, InferenceConfig
 from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models import DEFAULT_MODELS_DIR
 
@@ -34,25 +36,47 @@ def read_labelled(path) -> tuple[list[str], list[str]]:
     return labels, texts
 
 
-def embed(texts: list[str], models_dir: Path, config: InferenceConfig) -> np.ndarray:
-    """Embeddings through the pipeline's encoder handler, in length-sorted batches."""
+def embed(texts: list[str], models_dir: Path, config: InferenceConfig,
+          embed_config: EmbedConfig = EmbedConfig()) -> np.ndarray:
+    """Document vectors as `wenmai.pipelines.embed.EncodeSentences` makes them (sentence pieces
+    through the encoder handler in length-sorted batches, length-weighted mean, TF-IDF + SVD
+    part fitted on the same deterministic sample), without the runner around them."""
     from wenmai.models.handlers import EncoderHandler
-    from wenmai.text import normalize_text
-    from wenmai.text import load_jieba, segment
+    from wenmai.pipelines.embed import document_pieces, fit_lexical, mix, pool_pieces, sample_key
+    from wenmai.text import load_jieba, normalize_text, segment
 
     jieba = load_jieba()
     handler = EncoderHandler(models_dir / "encoder", config)
     model = handler.load_model()
     cleaned = [normalize_text(t) for t in texts]
-    examples = [(t, segment(jieba, t)) for t in cleaned]
-    order = sorted(range(len(examples)), key=lambda i: len(cleaned[i]))
-    vectors = np.zeros((len(texts), model.module.dim), dtype=np.float32)
+    pieces = []  # (row, offset, n_chars, (piece, words))
+    for row, text in enumerate(cleaned):
+        words = segment(jieba, text)
+        if not embed_config.sentence_pooling:
+            pieces.append((row, 0, 1, (text, words)))
+            continue
+        for offset, piece, piece_words in document_pieces(text, words, config.max_len):
+            pieces.append((row, offset, len(piece), (piece, piece_words)))
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][3][0]))
+    encoded = [None] * len(pieces)
     for start in range(0, len(order), config.max_batch_size):
         idx = order[start:start + config.max_batch_size]
-        results = handler.run_inference([examples[i] for i in idx], model)
+        results = handler.run_inference([pieces[i][3] for i in idx], model)
         for i, result in zip(idx, results):
-            vectors[i] = result.inference
-    return vectors
+            encoded[i] = result.inference
+    per_row: list[list] = [[] for _ in texts]
+    for (row, offset, n, _), vector in zip(pieces, encoded):
+        per_row[row].append((offset, n, vector))
+    dim = model.module.dim
+    vectors = np.stack([pool_pieces(p) if p else np.zeros(dim, np.float32) for p in per_row])
+    if embed_config.lexical_dims <= 0:
+        return vectors.astype(np.float32)
+    ids = [f"{i:09d}" for i in range(len(texts))]  # the ids `cluster` gives the rows
+    sample = sorted(sample_key(i, t) for i, t in zip(ids, cleaned))[:embed_config.lexical_sample]
+    lexical = fit_lexical([text for _, _, text in sorted(sample)], embed_config)
+    z = lexical.transform(cleaned) if lexical is not None else np.zeros(
+        (len(texts), embed_config.lexical_dims), np.float32)
+    return mix(vectors, z, embed_config.lexical_weight).astype(np.float32)
 
 
 def cluster(vectors: np.ndarray, graph_config: GraphConfig,
@@ -75,6 +99,7 @@ def scores(labels: list[str], predicted: np.ndarray) -> dict:
 
     return {
         "nmi": float(metrics.normalized_mutual_info_score(labels, predicted)),
+        "ami": float(metrics.adjusted_mutual_info_score(labels, predicted)),
         "ari": float(metrics.adjusted_rand_score(labels, predicted)),
         "v_measure": float(metrics.v_measure_score(labels, predicted)),
     }
@@ -82,13 +107,14 @@ def scores(labels: list[str], predicted: np.ndarray) -> dict:
 
 def evaluate_cluster(labelled, models_dir=None, graph_config: GraphConfig = GraphConfig(),
                      cluster_config: ClusterConfig = ClusterConfig(),
-                     inference_config: InferenceConfig = InferenceConfig()) -> dict:
+                     inference_config: InferenceConfig = InferenceConfig(),
+                     embed_config: EmbedConfig = EmbedConfig()) -> dict:
     from sklearn.cluster import KMeans
 
     labels, texts = read_labelled(labelled)
     if not texts:
         raise ValueError(f"{labelled}: no rows")
-    vectors = embed(texts, Path(models_dir or DEFAULT_MODELS_DIR), inference_config)
+    vectors = embed(texts, Path(models_dir or DEFAULT_MODELS_DIR), inference_config, embed_config)
     predicted = cluster(vectors, graph_config, cluster_config)
     k = len(set(labels))
     kmeans = KMeans(n_clusters=min(k, len(texts)), n_init=10, random_state=cluster_config.seed)
@@ -103,11 +129,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--models", default=None, help="model directory with encoder/")
     add_dataclass_args(parser, GraphConfig)
     add_dataclass_args(parser, ClusterConfig)
+    add_dataclass_args(parser, EmbedConfig)
     args = parser.parse_args(argv)
     if not Path(args.labelled).is_file():
         raise FileNotFoundError(f"--labelled {args.labelled}: no such file")
     result = evaluate_cluster(args.labelled, args.models, dataclass_from_args(GraphConfig, args),
-                              dataclass_from_args(ClusterConfig, args))
+                              dataclass_from_args(ClusterConfig, args),
+                              embed_config=dataclass_from_args(EmbedConfig, args))
     print(json.dumps(result))
     sys.stdout.flush()
     return result
