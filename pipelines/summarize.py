@@ -1,17 +1,19 @@
 """Summarize: Docs + embeddings + cluster assignments + titles -> `documents` and `clusters` rows.
 
-Joins them on doc_id (one CoGroupByKey, no other shuffle). A document whose embedding
+Joins them on doc_id (one CoGroupByKey; keywords add shuffles keyed by word). A document whose embedding
 failed goes to `dead_letter` with the inference error, so records read still equal documents
 written plus dead letters. Each cluster gets its size, its representative (the member nearest
 the cluster's mean embedding; ties by doc_id, originals before duplicates), a title (the representative's
-generated title, else its text cut to `TITLE_CHARS`) and jieba TF-IDF keywords over its members'
-tokens, reusing the tokens from Segment.
+generated title, else its text cut to `TITLE_CHARS`) and keywords ranked against the whole run
+by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -58,26 +60,162 @@ def join_document(doc_id: str, grouped: dict):
 
 
 # Words made only of digits and number characters (零点, 一千三百, 五个, 百分之一点) say how much,
-# not what about: they are not keywords, however rare they are in jieba's IDF table.
-_NUMBER_WORD = re.compile(r"^[\d.%零〇一二两三四五六七八九十百千万亿点个多余第分之]+$")
+# not what about; with one more character (2026年, 15万, 3G) they are still a quantity.
+_NUMBER_CHARS = re.compile(r"[\d.%零〇一二两三四五六七八九十百千万亿点个多余第分之]")
+# Spans that are addresses or markup, not prose: their tokens (https, www, cctv, com, shtml, a
+# tag's name) are kept out of the keyword vocabulary; the text itself is never changed.
+_NOT_PROSE = re.compile(
+    r"(?:https?:?/*|www\.)[\w\-./?%&=#:~+@]*"  # URLs, also with a mangled scheme (https//x.im)
+    r"|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"  # e-mail addresses
+    r"|[\w\-]+(?:\.[\w\-]+)*\.(?:com|cn|net|org|gov|edu|html?|shtml|php|aspx?|jsp)\b[\w\-./?%&=#]*"
+    r"|<[^<>]{0,200}>|&[a-zA-Z]+;|&#\d+;",  # tags and entities
+    re.IGNORECASE | re.ASCII)  # ASCII: a Chinese word next to an address is not part of it
 
 
-class Keywords:
-    """jieba's TF-IDF keyword ranking over tokens we already have (no second segmentation)."""
+def keyword_tokens(tokens: Sequence[str]) -> list[str]:
+    """The tokens that may be keywords: not inside a URL, e-mail address or markup; at least two
+    characters with a letter among them; not a number or a number with one unit character.
 
-    def __init__(self):
-        import jieba.analyse
+    Example: keyword_tokens(("详见", "https", "://", "tv", ".", "cctv", ".", "com", "，", "2026", "年",
+             "华为", "发布", "15万")) == ["详见", "华为", "发布"]
+    """
+    text = "".join(tokens)
+    blocked = np.zeros(len(text) + 1, dtype=bool)
+    for m in _NOT_PROSE.finditer(text):
+        blocked[m.start():m.end()] = True
+    out, pos = [], 0
+    for token in tokens:
+        start, pos = pos, pos + len(token)
+        word = token.strip()
+        if (len(word) < 2 or blocked[start:pos].any() or not any(c.isalpha() for c in word)
+                or len(_NUMBER_CHARS.sub("", word)) < 2):
+            continue
+        out.append(word.lower())
+    return out
 
-        tfidf = jieba.analyse.default_tfidf
-        self._idf, self._median, self._stop = tfidf.idf_freq, tfidf.median_idf, tfidf.stop_words
 
-    def top(self, tokens: Iterable[str], k: int) -> list[str]:
-        """Example: top(["华为", "公司", "华为", "的"], 2) == ["华为", "公司"] ("的" is a stop word)"""
-        counts = Counter(t for t in tokens if len(t.strip()) >= 2 and t.lower() not in self._stop
-                         and not _NUMBER_WORD.match(t))
-        scored = sorted(counts.items(), key=lambda kv: (-kv[1] * self._idf.get(kv[0], self._median),
-                                                        kv[0]))
-        return [word for word, _ in scored[:k]]
+def ctfidf(count: int, total_count: int, mean_cluster_words: float) -> float:
+    """BERTopic's class-based TF-IDF of a word in one cluster, up to the cluster's own size (which
+    does not change the ranking inside a cluster): its count there times
+    log(1 + average words per cluster / its count in the whole run).
+
+    Example: ctfidf(3, 3, 10.0) == 3 * log(1 + 10 / 3) (a word found only in this cluster)
+    """
+    return count * math.log(1.0 + mean_cluster_words / total_count)
+
+
+def rank_keywords(entries: Iterable[tuple[int, int]], total_count: int, doc_freq: int,
+                  run: "RunStats", word: str, max_df: float):
+    """One word's (cluster_id, count) entries -> (cluster_id, (score, word)) for each cluster,
+    nothing when the word is in more than `max_df` of the run's documents."""
+    if doc_freq > max_df * run.documents:
+        return
+    for cluster_id, count in entries:
+        yield cluster_id, (ctfidf(count, total_count, run.mean_cluster_words), word)
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """What c-TF-IDF needs of the whole run: documents, and average keyword tokens per cluster."""
+
+    documents: int
+    mean_cluster_words: float
+
+
+def top_words(scored: Iterable[tuple[float, str]], k: int) -> list[str]:
+    """Highest score first, ties by word.
+
+    Example: top_words([(1.0, "乙"), (2.0, "丙"), (1.0, "甲")], 2) == ["丙", "乙"] (乙 < 甲)
+    """
+    return [w for _, w in sorted(scored, key=lambda sw: (-round(sw[0], 9), sw[1]))[:k]]
+
+
+def cluster_keywords(clusters: Sequence[int], doc_tokens: Sequence[Sequence[str]], k: int,
+                     max_df: float) -> dict[int, list[str]]:
+    """The `Keywords` transform's result computed in memory: cluster id per document and its
+    jieba tokens -> top-k keywords per cluster (for evaluations and tests).
+
+    Example: cluster_keywords([0, 0, 1], [["华为", "发布"], ["华为", "手机"], ["北京", "降温"]], 1, 0.9)
+             == {0: ["华为"], 1: ["北京"]}
+    """
+    words = [keyword_tokens(tokens) for tokens in doc_tokens]
+    counts = Counter((c, w) for c, ws in zip(clusters, words) for w in ws)
+    total = Counter(w for ws in words for w in ws)
+    doc_freq = Counter(w for ws in words for w in set(ws))
+    n_clusters = len(set(clusters))
+    run = RunStats(len(doc_tokens), sum(total.values()) / max(1, n_clusters))
+    per_word: dict[str, list] = {}
+    for (c, w), n in counts.items():
+        per_word.setdefault(w, []).append((c, n))
+    scored: dict[int, list] = {c: [] for c in set(clusters)}
+    for w, entries in per_word.items():
+        for c, sw in rank_keywords(entries, total[w], doc_freq[w], run, w, max_df):
+            scored[c].append(sw)
+    return {c: top_words(sw, k) for c, sw in scored.items()}
+
+
+def word_entries(word: str, grouped: dict, run: "RunStats", max_df: float):
+    """CoGroupByKey result for one word (its per-cluster counts, its document frequency) ->
+    (cluster_id, (score, word)) per cluster."""
+    entries = sorted(grouped["count"])
+    doc_freq = sum(grouped["df"])
+    yield from rank_keywords(entries, sum(n for _, n in entries), doc_freq, run, word, max_df)
+
+
+def _word_entries(item, run: RunStats, max_df: float):
+    return word_entries(item[0], item[1], run, max_df)
+
+
+class Keywords(beam.PTransform):
+    """(cluster_id, Doc) members -> (cluster_id, [keyword, ...]) for each cluster with any.
+
+    Class-based TF-IDF (BERTopic's c-TF-IDF) over the run: a cluster's words are ranked by how
+    often they occur in it against how often in the whole run, so what every story says (a
+    broadcaster's name, a stock opener) sinks; a word in more than `keyword_max_df` of the
+    documents is never a keyword. Keyed by word, so no worker holds the run's vocabulary.
+    """
+
+    def __init__(self, config: SegmentConfig):
+        super().__init__()
+        self._config = config
+
+    def expand(self, members):
+        config = self._config
+        words = members | "KeywordTokens" >> beam.MapTuple(
+            lambda cluster_id, doc: (cluster_id, keyword_tokens(doc.tokens)))
+        counts = (words
+                  | "PerClusterWord" >> beam.FlatMapTuple(
+                      lambda c, ws: (((c, w), 1) for w in ws))
+                  | "CountClusterWord" >> beam.CombinePerKey(sum)
+                  | "ByWord" >> beam.MapTuple(lambda cw, n: (cw[1], (cw[0], n))))
+        doc_freq = (words
+                    | "DistinctWords" >> beam.FlatMapTuple(lambda c, ws: ((w, 1) for w in set(ws)))
+                    | "DocFreq" >> beam.CombinePerKey(sum))
+        totals = (words
+                  | "DocAndWords" >> beam.MapTuple(lambda c, ws: (1, len(ws), {c}))
+                  | "RunTotals" >> beam.CombineGlobally(_sum_totals))
+        run = totals | "RunStats" >> beam.Map(
+            lambda t: RunStats(t[0], t[1] / max(1, len(t[2]))))
+        return ({"count": counts, "df": doc_freq}
+                | "JoinByWord" >> beam.CoGroupByKey()
+                | "Score" >> beam.FlatMap(_word_entries, beam.pvalue.AsSingleton(run),
+                                               config.keyword_max_df)
+                | "TopPerCluster" >> beam.combiners.Top.PerKey(
+                    config.max_keywords, key=lambda sw: (round(sw[0], 9), _desc(sw[1])))
+                | "Words" >> beam.MapTuple(lambda c, sw: (c, top_words(sw, config.max_keywords))))
+
+
+def _desc(word: str) -> tuple[int, ...]:
+    """Sort key that orders words descending (Top keeps the largest: ties go to the first word)."""
+    return tuple(-ord(ch) for ch in word) + (0,)
+
+
+def _sum_totals(rows) -> tuple[int, int, set]:
+    """(documents, keyword tokens, cluster ids) summed; a CombineGlobally fn (empty input -> 0s)."""
+    docs, n_words, clusters = 0, 0, set()
+    for d, n, c in rows:
+        docs, n_words, clusters = docs + d, n_words + n, clusters | c
+    return docs, n_words, clusters
 
 
 def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
@@ -91,27 +229,20 @@ def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
     return members[best][1]
 
 
-class ClusterRowFn(beam.DoFn):
-    def __init__(self, config: SegmentConfig):
-        self._config = config
+def cluster_row(cluster_id: int, members) -> dict:
+    """A cluster's members -> its row, keywords still empty (`fill_keywords` adds them)."""
+    members = list(members)
+    rep = representative(members)
+    return {
+        "cluster_id": cluster_id, "size": len(members), "representative_doc_id": rep.doc_id,
+        "title": rep.metadata.get("title") or rep.text[:TITLE_CHARS], "keywords": [],
+        "flow": float(sum(flow for flow, _, _ in members)),
+    }
 
-    def setup(self):
-        from wenmai.text import load_jieba
 
-        load_jieba()
-        self._keywords = Keywords()
-
-    def process(self, element):
-        cluster_id, members = element
-        members = list(members)
-        rep = representative(members)
-        title = rep.metadata.get("title") or rep.text[:TITLE_CHARS]
-        tokens = [t for _, doc, _ in members for t in doc.tokens]
-        yield {
-            "cluster_id": cluster_id, "size": len(members), "representative_doc_id": rep.doc_id,
-            "title": title, "keywords": self._keywords.top(tokens, self._config.max_keywords),
-            "flow": float(sum(flow for flow, _, _ in members)),
-        }
+def fill_keywords(cluster_id: int, grouped: dict):
+    for row in grouped["row"]:
+        yield {**row, "keywords": next(iter(grouped["keywords"]), [])}
 
 
 class Summarize(beam.PTransform):
@@ -138,10 +269,16 @@ class Summarize(beam.PTransform):
             | "DocumentRows" >> beam.FlatMapTuple(join_document).with_outputs(
                 DEAD_LETTER, "members", main="documents")
         )
-        clusters = (
+        rows = (
             joined.members
             | "GroupByCluster" >> beam.GroupByKey()
-            | "ClusterRows" >> beam.ParDo(ClusterRowFn(self._config))
+            | "ClusterRows" >> beam.MapTuple(lambda c, members: (c, cluster_row(c, members)))
         )
+        keywords = (joined.members
+                    | "MemberDocs" >> beam.MapTuple(lambda c, member: (c, member[1]))
+                    | "Keywords" >> Keywords(self._config))
+        clusters = ({"row": rows, "keywords": keywords}
+                    | "JoinKeywords" >> beam.CoGroupByKey()
+                    | "WithKeywords" >> beam.FlatMapTuple(fill_keywords))
         return {"documents": joined.documents, "clusters": clusters,
                 DEAD_LETTER: joined[DEAD_LETTER]}

@@ -1,29 +1,65 @@
+import math
+
 import apache_beam as beam
+import pytest
 import numpy as np
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
-from wenmai.pipelines.summarize import Keywords, Summarize, join_document, representative
+from wenmai.pipelines.summarize import (Keywords, Summarize, cluster_keywords, ctfidf, join_document,
+                                        keyword_tokens, representative)
 from wenmai.types import DeadLetter, Doc
 
 
-def test_keywords_rank_by_tfidf_and_skip_stop_and_single_chars():
-    from wenmai.text import load_jieba
+def test_keyword_tokens_keep_prose_words_only():
+    tokens = ("详见", "https", "://", "tv", ".", "cctv", ".", "com", "/", "2026", "/", "a", ".",
+              "shtml", "，", "邮箱", "news", "@", "example", ".", "cn", "，", "<", "br", "/>",
+              "2026", "年", "15", "万", "百分之一点", "华为", "发布", "5G", "芯片", "的", "了")
+    assert keyword_tokens(tokens) == ["详见", "邮箱", "华为", "发布", "芯片"]
+    # Words that merely look like web words are kept outside an address: only spans are blocked.
+    assert keyword_tokens(("CCTV", "播出", "新闻")) == ["cctv", "播出", "新闻"]
+    assert keyword_tokens(("访问", "www", ".", "qingtui", ".", "im", "平台")) == ["访问", "平台"]
 
-    load_jieba()
-    top = Keywords().top(["华为", "公司", "总部", "位于", "深圳", "华为", "的", "了", "地"], 10)
-    assert top[0] == "华为"  # twice as frequent as any other word
-    assert set(top) == {"华为", "公司", "总部", "位于", "深圳"}  # single characters never rank
+
+def test_ctfidf_worked_example():
+    assert ctfidf(3, 3, 10.0) == pytest.approx(3 * math.log(1 + 10 / 3))
+    # Same count in the cluster, but common across the run: lower.
+    assert ctfidf(3, 30, 10.0) < ctfidf(3, 3, 10.0)
 
 
-def test_keywords_skip_number_words():
-    from wenmai.text import load_jieba
+# Invented stories (no dataset text): every one carries the outlet's boilerplate.
+STORIES = [
+    ("台网消息 华为 发布 芯片 芯片 台网消息", 0), ("台网消息 华为 芯片 销量 新闻", 0),
+    ("台网消息 华为 手机 芯片 新闻", 0), ("台网消息 北京 降雪 降雪 新闻", 1),
+    ("台网消息 北京 降温 降雪", 1), ("台网消息 降雪 道路 结冰 新闻", 1),
+]
 
-    load_jieba()
-    tokens = ["降息", "零点", "五个", "百分之一点", "一千三百", "2026", "降息", "贷款"]
-    assert Keywords().top(tokens, 5) == ["降息", "贷款"]
+
+def _tokens(line):
+    return tuple(w for w in line.split(" "))
+
+
+def test_cluster_keywords_rank_against_the_run_and_drop_boilerplate():
+    clusters = [c for _, c in STORIES]
+    tokens = [_tokens(t) for t, _ in STORIES]
+    keywords = cluster_keywords(clusters, tokens, 3, max_df=0.5)
+    assert keywords[0][0] == "芯片" and keywords[1][0] == "降雪"
+    # 台网消息 is in every story, 新闻 in four of six: over the ceiling, never a keyword.
+    assert not {"台网消息", "新闻"} & set(keywords[0] + keywords[1])
+    # With no ceiling c-TF-IDF still sinks the words every cluster shares below its own words.
+    loose = cluster_keywords(clusters, tokens, 8, max_df=1.0)
+    assert loose[0].index("芯片") < loose[0].index("台网消息")
+
+
+def test_keywords_transform_equals_the_in_memory_ranking():
+    members = [(c, Doc(f"d{i}", "s", i, t.replace(" ", ""), tokens=_tokens(t)))
+               for i, (t, c) in enumerate(STORIES)]
+    expected = cluster_keywords([c for _, c in STORIES], [_tokens(t) for t, _ in STORIES], 3, 0.5)
+    with TestPipeline() as p:
+        out = p | beam.Create(members) | Keywords(SegmentConfig(max_keywords=3))
+        assert_that(out, equal_to(sorted(expected.items())))
 
 
 def test_representative_is_nearest_the_mean_then_original():
@@ -55,7 +91,7 @@ def test_summarize_rows():
             p | "Err" >> beam.Create([]),
             p | "Assign" >> beam.Create([Assignment("a", 0, 0.25), Assignment("b", 0, 0.25),
                                          Assignment("c", 1, 0.5)]),
-        ) | Summarize(SegmentConfig())
+        ) | Summarize(SegmentConfig(keyword_max_df=1.0))  # a 3-document run: every word is common
         docs_out = out["documents"] | "DocIds" >> beam.Map(
             lambda r: (r["doc_id"], r["cluster_id"], r["n_chars"], len(r["embedding"])))
         clusters = out["clusters"] | "Clusters" >> beam.Map(
@@ -64,7 +100,7 @@ def test_summarize_rows():
         assert_that(docs_out, equal_to([("a", 0, 6, 4), ("b", 0, 6, 4), ("c", 1, 4, 4)]),
                     label="docs")
         assert_that(clusters, equal_to([(0, 2, "a", "华为公司总部", ("华为公司", "总部"), 0.5),
-                                        (1, 1, "c", "北京降温", ("降温", "北京"), 0.5)]),
+                                        (1, 1, "c", "北京降温", ("北京", "降温"), 0.5)]),
                     label="clusters")
         assert_that(out["dead_letter"], equal_to([]), label="dead")
 
