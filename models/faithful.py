@@ -54,7 +54,8 @@ NUMERAL_WORDS = ("一些", "统一", "万一", "一起", "一样", "一直", "�
 SERIES_LABELS = frozenset({"国内联播快讯", "国际联播快讯", "联播快讯", "新闻联播", "新闻联播快讯",
                            "央视快评", "国际时评", "新闻特写", "焦点访谈", "今日关注", "联播快评"})
 # stock openings of the news stories (after NFKC: full-width brackets and colons become ASCII)
-NEWS_OPENERS = re.compile(r"^\s*(央视网|中国网络电视台)([(（]新闻联播[)）])?消息([(（]新闻联播[)）])?[:：]\s*")
+NEWS_OPENERS = re.compile(r"^\s*((央视网|中国网络电视台)([(（]新闻联播[)）])?消息([(（]新闻联播[)）])?[:：]\s*)?"
+                          r"(本台消息[，,:：]\s*)?")
 
 
 def _nfkc(text: str) -> str:
@@ -64,7 +65,8 @@ def _nfkc(text: str) -> str:
 def strip_opener(text: str) -> str:
     """The text without a news outlet's stock opening (which the titler would learn to copy).
 
-    Example: strip_opener("央视网消息(新闻联播):今天上午……") == "今天上午……"
+    Example: strip_opener("央视网消息(新闻联播):今天上午……") == "今天上午……";
+    strip_opener("本台消息，今天上午……") == "今天上午……"
     """
     return NEWS_OPENERS.sub("", text, count=1)
 

@@ -52,6 +52,8 @@ def test_openers_and_languages():
     assert strip_opener("央视网消息(新闻联播):今天") == "今天"
     assert strip_opener("中国网络电视台消息（新闻联播）：今天") == "今天"
     assert strip_opener("今天央视网消息:") == "今天央视网消息:"  # only at the start
+    assert strip_opener("中国网络电视台消息(新闻联播)：本台消息，今天") == "今天"
+    assert strip_opener("本台消息,今天") == "今天"
     assert untitled_reason("The quick brown fox jumps") == "not_chinese"
     assert untitled_reason("华为发布了新款 Mate 手机") is None
     assert chinese_share("123") == 0.0
