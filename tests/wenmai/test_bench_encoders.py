@@ -98,7 +98,7 @@ def test_every_row_trains_scores_and_lands_in_the_table(tmp_path, monkeypatch):
         raise AssertionError("rescored or retrained")
 
     monkeypatch.setattr(bench, "score_row", fail)
-    monkeypatch.setattr("wenmai.models.train_encoder.main", fail)
+    monkeypatch.setattr("wenmai.cli.train.encoder", fail)  # train_row imports it when called
     again = main(["--data-dir", str(data), "--runs", str(tmp_path / "runs"), "--epochs", "1",
                   "--threads", "1", "--train-args", TINY_TRAIN, "--out", str(out)])
     assert again["rows"] == report["rows"]

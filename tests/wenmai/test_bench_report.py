@@ -45,8 +45,9 @@ def test_every_section_renders_and_names_its_command():
                            for name, result in SAMPLE.items()}}
     text = markdown(report)
     assert "**Ours is 25.0x BERT-base**" in text and "Pipeline efficiency **0.90**" in text
-    assert "`wenmai bench knn --sizes 10000 100000`" in text
-    assert "../shared/data/topics/thucnews/dev.tsv" in text  # paths shown relative
+    assert "`wenmai bench knn --data-dir ../shared/data --sizes 10000 100000`" in text
+    assert "`wenmai bench infomap --data-dir ../shared/data --limit 10000`" in text
+    assert command("knn", "/elsewhere").startswith("wenmai bench knn --data-dir /elsewhere ")
 
 
 def test_sections_are_saved_as_they_finish_and_reused(tmp_path, monkeypatch):
@@ -59,9 +60,9 @@ def test_sections_are_saved_as_they_finish_and_reused(tmp_path, monkeypatch):
     monkeypatch.setitem(SECTIONS, "knn", ("wenmai.benchmarks.report", "_fake_knn", ["--sizes", "1"]))
     monkeypatch.setattr(bench_report, "_fake_knn", fake, raising=False)
     out = tmp_path / "bench"
-    run_report(out, ["knn"], reuse=False)
-    run_report(out, ["knn"], reuse=True)  # already there: not run again
-    assert len(calls) == 1
+    run_report(out, ["knn"], reuse=False, data=tmp_path)
+    run_report(out, ["knn"], reuse=True, data=tmp_path)  # already there: not run again
+    assert calls == [["--data-dir", str(tmp_path), "--sizes", "1"]]  # the report's --data-dir
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["sections"]["knn"]["result"]["k"] == 10 and "## kNN graph" in out.with_suffix(
         ".md").read_text()

@@ -16,12 +16,12 @@ from typing import Optional
 
 import torch
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.config import InferenceConfig
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DEFAULT_TEXTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "topics" / \
-    "tnews" / "unlabeled.txt"
+DEFAULT_TEXTS = "topics/tnews/unlabeled.txt"  # in --data-dir
 
 
 def _batches(n: int, lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -91,11 +91,14 @@ def bench_bert(texts: Path, models_dir: Path, limit: int, batch_size: int,
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench bert", description=__doc__.split("\n")[0])
-    parser.add_argument("--texts", type=Path, default=DEFAULT_TEXTS, help="one text per line")
+    add_data_dir_arg(parser)
+    parser.add_argument("--texts", type=Path, default=None,
+                        help=f"one text per line (default: --data-dir's {DEFAULT_TEXTS})")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
+    args.texts = args.texts or data_dir(args.data_dir) / DEFAULT_TEXTS
     if not args.texts.is_file():
         raise FileNotFoundError(f"--texts {args.texts}: no such file")
     r = bench_bert(args.texts, args.models, args.limit, args.batch_size)

@@ -16,14 +16,14 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.config import ExtractConfig, InferenceConfig, TitleConfig
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-DEFAULT_TEXTS = {"encoder": DATA / "topics/tnews/unlabeled.txt",
-                 "titler": DATA / "titles/lcsts/test.jsonl",
-                 "extractor": DATA / "triples/ske2019/dev.json"}
+DEFAULT_TEXTS = {"encoder": "topics/tnews/unlabeled.txt",  # in --data-dir
+                 "titler": "titles/lcsts/test.jsonl",
+                 "extractor": "triples/ske2019/dev.json"}
 
 
 def read_texts(path: Path, limit: int) -> list[str]:
@@ -111,14 +111,17 @@ def main(argv: Optional[list[str]] = None) -> dict:
 
     parser = ArgumentParser(prog="wenmai bench efficiency", description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=list(DEFAULT_TEXTS), required=True)
-    parser.add_argument("--texts", type=Path, default=None)
+    add_data_dir_arg(parser)
+    parser.add_argument("--texts", type=Path, default=None,
+                        help="texts (default: per --model, " + ", ".join(
+                            f"{m}: {p}" for m, p in DEFAULT_TEXTS.items()) + " in --data-dir)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=1000, help="texts read")
     parser.add_argument("--batch-size", type=int, default=64, help="bare loop batch size")
     for cls in (InferenceConfig, TitleConfig, ExtractConfig):
         add_dataclass_args(parser, cls)
     args = parser.parse_args(argv)
-    texts = args.texts or DEFAULT_TEXTS[args.model]
+    texts = args.texts or data_dir(args.data_dir) / DEFAULT_TEXTS[args.model]
     if not texts.is_file():
         raise FileNotFoundError(f"--texts {texts}: no such file")
     r = bench_efficiency(args.model, texts, args.models, args.limit, args.batch_size,

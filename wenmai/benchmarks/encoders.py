@@ -37,11 +37,11 @@ from typing import Optional
 
 import numpy as np
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
 log = logging.getLogger("wenmai.bench.encoders")
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ROWS = {
     "gru_am": [],
     "gru_angular": ["--loss", "angular"],
@@ -357,7 +357,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     import torch
 
     parser = ArgumentParser(prog="wenmai bench encoders", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", type=Path, default=DATA)
+    add_data_dir_arg(parser)
     parser.add_argument("--runs", type=Path, default=Path("runs/encoders"),
                         help="where the trained rows go (a finished row is reused)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
@@ -373,9 +373,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
                         help="writes OUT.md and OUT.json")
     args = parser.parse_args(argv)
+    data = data_dir(args.data_dir)
     torch.set_num_threads(args.threads)  # scoring too, so sentences/s are per thread budget
     command = "wenmai bench encoders " + shlex.join(argv if argv is not None else sys.argv[2:])
-    report = bench_encoders(args.data_dir, args.runs, args.seeds,
+    report = bench_encoders(data, args.runs, args.seeds,
                             Budget(args.epochs, args.max_pairs, args.threads,
                                    tuple(args.train_args.split())), args.rows,
                             command.strip(), args.shipped)

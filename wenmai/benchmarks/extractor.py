@@ -13,11 +13,11 @@ from typing import Optional
 
 import torch
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DEFAULT_TRIPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "triples" / \
-    "duie2" / "dev.json"
+DEFAULT_TRIPLES = "triples/duie2/dev.json"  # in --data-dir
 
 _RSS_CHILD = """
 import json, sys, torch
@@ -159,7 +159,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
     """`wenmai bench extractor`: sparse attention cost at 512/1024/2048 characters, and sentences/s
     of the DGCNN extractor vs the BiLSTM baseline of equal width on the same sentences."""
     parser = ArgumentParser(prog="wenmai bench extractor", description=main.__doc__)
-    parser.add_argument("--data", type=Path, default=DEFAULT_TRIPLES, help="triples file (texts)")
+    add_data_dir_arg(parser)
+    parser.add_argument("--data", type=Path, default=None,
+                        help=f"triples file (texts; default: --data-dir's {DEFAULT_TRIPLES})")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR,
                         help="directory holding extractor/ (the DGCNN; default: shipped)")
     parser.add_argument("--baseline", type=Path, default=None,
@@ -171,6 +173,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    args.data = args.data or data_dir(args.data_dir) / DEFAULT_TRIPLES
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.data.is_file():

@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.config import InferenceConfig
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
+
+DEFAULT_LABELLED = "topics/thucnews/dev.tsv"  # in --data-dir; report role, 10 classes
 
 
 def bench_infomap(labelled: Path, models_dir: Path, limit: int, trials: int) -> dict:
@@ -43,11 +46,16 @@ def bench_infomap(labelled: Path, models_dir: Path, limit: int, trials: int) -> 
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench infomap", description=bench_infomap.__doc__)
-    parser.add_argument("--labelled", type=Path, required=True, help="label<TAB>text file")
+    add_data_dir_arg(parser)
+    parser.add_argument("--labelled", type=Path, default=None,
+                        help=f"label<TAB>text file (default: --data-dir's {DEFAULT_LABELLED})")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=10_000)
     parser.add_argument("--trials", type=int, default=5)
     args = parser.parse_args(argv)
+    args.labelled = args.labelled or data_dir(args.data_dir) / DEFAULT_LABELLED
+    if not args.labelled.is_file():
+        raise FileNotFoundError(f"--labelled {args.labelled}: no such file")
     report = bench_infomap(args.labelled, args.models, args.limit, args.trials)
     print(f"{report['n']} nodes, {report['edges']} edges")
     print(f"{'engine':<10}{'seconds':>10}{'codelength':>12}{'clusters':>10}{'nmi':>8}")

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
@@ -83,11 +84,15 @@ def main(argv: Optional[list[str]] = None) -> dict:
 
     parser = ArgumentParser(prog="wenmai bench job", description=__doc__.split("\n")[0],
                             epilog="Flags after -- go to `wenmai run` (e.g. -- --no-titles).")
-    parser.add_argument("--texts", type=Path, nargs="+", default=DEFAULT_TEXTS)
+    add_data_dir_arg(parser)
+    parser.add_argument("--texts", type=Path, nargs="+", default=None,
+                        help="txt, labelled or pair files (default: `wenmai bench knn`'s, in "
+                             "--data-dir)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
+    args.texts = args.texts or [data_dir(args.data_dir) / t for t in DEFAULT_TEXTS]
     report = bench_job(args.texts, args.models, args.sizes, extra)
     print(json.dumps(report))
     return report

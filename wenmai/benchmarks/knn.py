@@ -26,15 +26,15 @@ from typing import Optional
 
 import numpy as np
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.config import GraphConfig, InferenceConfig
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-DEFAULT_TEXTS = [DATA / "topics/toutiao/headlines.tsv", DATA / "topics/tnews/unlabeled.txt",
-                 DATA / "topics/thucnews/dev.tsv", DATA / "similarity/afqmc/train.tsv",
-                 DATA / "similarity/lcqmc/dev.tsv", DATA / "similarity/bq/dev.tsv",
-                 DATA / "similarity/lcqmc/test.tsv"]
+DEFAULT_TEXTS = ["topics/toutiao/headlines.tsv", "topics/tnews/unlabeled.txt",  # in --data-dir
+                 "topics/thucnews/dev.tsv", "similarity/afqmc/train.tsv",
+                 "similarity/lcqmc/dev.tsv", "similarity/bq/dev.tsv",
+                 "similarity/lcqmc/test.tsv"]
 
 
 def read_texts(paths: list[Path], limit: int) -> list[str]:
@@ -181,7 +181,10 @@ def bench_knn(texts: list[Path], models_dir: Path, sizes: list[int], k: int, n_q
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench knn", description=__doc__.split("\n")[0])
-    parser.add_argument("--texts", type=Path, nargs="+", default=DEFAULT_TEXTS)
+    add_data_dir_arg(parser)
+    parser.add_argument("--texts", type=Path, nargs="+", default=None,
+                        help="txt, labelled or pair files (default: " + " ".join(DEFAULT_TEXTS)
+                             + " in --data-dir)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--k", type=int, default=GraphConfig.k)
@@ -193,6 +196,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--hnsw-max", type=int, default=10 ** 9,
                         help="skip HNSW above this size (its build is the slow part)")
     args = parser.parse_args(argv)
+    args.texts = args.texts or [data_dir(args.data_dir) / t for t in DEFAULT_TEXTS]
     for path in args.texts:
         if not path.is_file():
             raise FileNotFoundError(f"--texts {path}: no such file")

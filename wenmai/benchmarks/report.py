@@ -1,9 +1,9 @@
 """`wenmai bench report`: every benchmark in one run, written to OUT.json and OUT.md.
 
 Each section is one `wenmai bench ...` command (listed in the report next to its figures) run in
-this process on this machine; its dict goes to OUT.json as soon as it finishes, so a long run
-that stops keeps what it measured (`--reuse` then skips the sections already there). Every
-figure in OUT.md is a ratio or a curve from a single run of its section.
+this process on this machine, with this command's `--data-dir`; its dict goes to OUT.json as soon
+as it finishes, so a long run that stops keeps what it measured (`--reuse` then skips the sections
+already there). Every figure in OUT.md is a ratio or a curve from a single run of its section.
 """
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHOWN_DATA_DIR = "../shared/data"  # how commands in the report name the default data directory
 
-# name -> (module, function, argv): `wenmai bench <verb> <argv>` runs the same thing
+# name -> (module, function, argv): `wenmai bench <verb> --data-dir DIR <argv>` runs the same thing
 SECTIONS: dict[str, tuple[str, str, list[str]]] = {
     "encoder": ("wenmai.benchmarks.encoder", "main", ["--limit", "20000"]),
     "bert": ("wenmai.benchmarks.bert", "main", ["--limit", "2000"]),
@@ -32,8 +33,7 @@ SECTIONS: dict[str, tuple[str, str, list[str]]] = {
                            ["--model", "extractor", "--limit", "1000"]),
     "knn": ("wenmai.benchmarks.knn", "main", ["--sizes", "10000", "100000"]),
     "knn_1m": ("wenmai.benchmarks.knn", "main", ["--sizes", "1000000", "--sharded-max", "0"]),
-    "infomap": ("wenmai.benchmarks.infomap", "main",
-                ["--labelled", str(DATA / "topics/thucnews/dev.tsv"), "--limit", "10000"]),
+    "infomap": ("wenmai.benchmarks.infomap", "main", ["--limit", "10000"]),
     "job": ("wenmai.benchmarks.job", "main", ["--sizes", "1000", "10000", "100000"]),
 }
 VERBS = {"encoder": "encoder", "bert": "bert", "titler": "titler", "titler_pipeline": "efficiency",
@@ -42,9 +42,12 @@ VERBS = {"encoder": "encoder", "bert": "bert", "titler": "titler", "titler_pipel
          "infomap": "infomap", "job": "job"}
 
 
-def command(name: str) -> str:
-    return " ".join(["wenmai bench", VERBS[name], *SECTIONS[name][2]]).replace(str(DATA),
-                                                                              "../shared/data")
+def command(name: str, shown_data_dir: str = SHOWN_DATA_DIR) -> str:
+    """The command line that reruns section `name`.
+
+    Example: command("infomap") == "wenmai bench infomap --data-dir ../shared/data --limit 10000"
+    """
+    return " ".join(["wenmai bench", VERBS[name], "--data-dir", shown_data_dir, *SECTIONS[name][2]])
 
 
 def machine() -> dict:
@@ -168,7 +171,10 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_report(out: Path, sections: list[str], reuse: bool) -> dict:
+def run_report(out: Path, sections: list[str], reuse: bool, data: Path,
+               shown_data_dir: str = SHOWN_DATA_DIR) -> dict:
+    """Runs each section with `--data-dir data`; its command names the directory as
+    `shown_data_dir`."""
     path = out.with_suffix(".json")
     report = json.loads(path.read_text()) if reuse and path.is_file() else {"sections": {}}
     report["machine"] = machine()
@@ -177,10 +183,11 @@ def run_report(out: Path, sections: list[str], reuse: bool) -> dict:
         if reuse and name in report["sections"]:
             continue
         module, fn, argv = SECTIONS[name]
-        print(f"== {name}: {command(name)}", flush=True)
+        shown = command(name, shown_data_dir)
+        print(f"== {name}: {shown}", flush=True)
         start = time.perf_counter()
-        result = getattr(importlib.import_module(module), fn)(list(argv))
-        report["sections"][name] = {"command": command(name), "result": result,
+        result = getattr(importlib.import_module(module), fn)(["--data-dir", str(data), *argv])
+        report["sections"][name] = {"command": shown, "result": result,
                                     "seconds": time.perf_counter() - start}
         report["finished_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
@@ -190,12 +197,15 @@ def run_report(out: Path, sections: list[str], reuse: bool) -> dict:
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench report", description=__doc__.split("\n")[0])
+    add_data_dir_arg(parser)
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"),
                         help="writes OUT.json and OUT.md")
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
     parser.add_argument("--reuse", action="store_true",
                         help="keep sections already in OUT.json instead of rerunning them")
     args = parser.parse_args(argv)
-    report = run_report(args.out, args.sections, args.reuse)
+    data = data_dir(args.data_dir)  # before any section runs: a missing one stops nothing midway
+    shown = SHOWN_DATA_DIR if args.data_dir is None else str(args.data_dir)
+    report = run_report(args.out, args.sections, args.reuse, data, shown)
     print(markdown(report))
     return report

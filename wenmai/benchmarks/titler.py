@@ -10,11 +10,11 @@ from typing import Optional
 
 import torch
 
+from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-DEFAULT_TITLE_PAIRS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "titles" / \
-    "csl" / "test.jsonl"
+DEFAULT_TITLE_PAIRS = "titles/csl/test.jsonl"  # in --data-dir
 
 
 def bench_titler(pairs: Path, models_dir: Path, limit: int, batch_size: int, beam_sizes,
@@ -44,8 +44,10 @@ def bench_titler(pairs: Path, models_dir: Path, limit: int, batch_size: int, bea
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench titler", description=bench_titler.__doc__)
-    parser.add_argument("--pairs", type=Path, default=DEFAULT_TITLE_PAIRS,
-                        help='JSON lines {"text", "title"}; only the texts are used')
+    add_data_dir_arg(parser)
+    parser.add_argument("--pairs", type=Path, default=None,
+                        help='JSON lines {"text", "title"}; only the texts are used (default: '
+                             f"--data-dir's {DEFAULT_TITLE_PAIRS})")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -53,6 +55,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--max-title-len", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args(argv)
+    args.pairs = args.pairs or data_dir(args.data_dir) / DEFAULT_TITLE_PAIRS
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.pairs.is_file():
