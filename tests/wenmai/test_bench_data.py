@@ -43,7 +43,7 @@ def test_none_is_a_usage_error_that_says_what_to_pass(nowhere):
 
 # every benchmark that reads a dataset by default; extra flags only where one is required
 VERBS = [["encoder"], ["bert"], ["titler"], ["efficiency", "--model", "titler"], ["extractor"],
-         ["knn"], ["job"], ["infomap"], ["encoders"], ["report"]]
+         ["knn"], ["job"], ["infomap"], ["encoders"], ["report"], ["title-lengths"]]
 
 
 @pytest.mark.parametrize("verb", VERBS, ids=lambda v: v[0])

@@ -49,7 +49,8 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "encoders": ("wenmai.benchmarks.encoders", "main"),
               "efficiency": ("wenmai.benchmarks.efficiency", "main"),
               "report": ("wenmai.benchmarks.report", "main"),
-              "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main")}
+              "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main"),
+              "title-lengths": ("wenmai.benchmarks.title_lengths", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.cli.evaluate", "encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
