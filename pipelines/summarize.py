@@ -107,8 +107,9 @@ def ctfidf(count: int, total_count: int, mean_cluster_words: float) -> float:
 def rank_keywords(entries: Iterable[tuple[int, int]], total_count: int, doc_freq: int,
                   run: "RunStats", word: str, max_df: float):
     """One word's (cluster_id, count) entries -> (cluster_id, (score, word)) for each cluster,
-    nothing when the word is in more than `max_df` of the run's documents."""
-    if doc_freq > max_df * run.documents:
+    nothing when the word is in more than `max_df` of the run's documents or is part of a word
+    that is (央视 of 央视网: jieba cuts the opener whole, but the string is in every story)."""
+    if doc_freq > max_df * run.documents or any(word in common for common in run.common):
         return
     for cluster_id, count in entries:
         yield cluster_id, (ctfidf(count, total_count, run.mean_cluster_words), word)
@@ -116,10 +117,12 @@ def rank_keywords(entries: Iterable[tuple[int, int]], total_count: int, doc_freq
 
 @dataclass(frozen=True)
 class RunStats:
-    """What c-TF-IDF needs of the whole run: documents, and average keyword tokens per cluster."""
+    """What c-TF-IDF needs of the whole run: documents, average keyword tokens per cluster and
+    the words over the document-frequency ceiling (few: each is in most documents)."""
 
     documents: int
     mean_cluster_words: float
+    common: frozenset = frozenset()
 
 
 def top_words(scored: Iterable[tuple[float, str]], k: int) -> list[str]:
@@ -143,7 +146,8 @@ def cluster_keywords(clusters: Sequence[int], doc_tokens: Sequence[Sequence[str]
     total = Counter(w for ws in words for w in ws)
     doc_freq = Counter(w for ws in words for w in set(ws))
     n_clusters = len(set(clusters))
-    run = RunStats(len(doc_tokens), sum(total.values()) / max(1, n_clusters))
+    common = frozenset(w for w, df in doc_freq.items() if df > max_df * len(doc_tokens))
+    run = RunStats(len(doc_tokens), sum(total.values()) / max(1, n_clusters), common)
     per_word: dict[str, list] = {}
     for (c, w), n in counts.items():
         per_word.setdefault(w, []).append((c, n))
@@ -194,8 +198,16 @@ class Keywords(beam.PTransform):
         totals = (words
                   | "DocAndWords" >> beam.MapTuple(lambda c, ws: (1, len(ws), {c}))
                   | "RunTotals" >> beam.CombineGlobally(_sum_totals))
-        run = totals | "RunStats" >> beam.Map(
-            lambda t: RunStats(t[0], t[1] / max(1, len(t[2]))))
+        sizes = totals | "RunSizes" >> beam.Map(lambda t: RunStats(t[0], t[1] / max(1, len(t[2]))))
+        common = (doc_freq
+                  | "OverCeiling" >> beam.Filter(
+                      lambda kv, run, max_df: kv[1] > max_df * run.documents,
+                      beam.pvalue.AsSingleton(sizes), config.keyword_max_df)
+                  | "CommonWords" >> beam.Keys()
+                  | "GatherCommon" >> beam.combiners.ToList())
+        run = sizes | "RunStats" >> beam.Map(
+            lambda r, words: RunStats(r.documents, r.mean_cluster_words, frozenset(words)),
+            beam.pvalue.AsSingleton(common))
         return ({"count": counts, "df": doc_freq}
                 | "JoinByWord" >> beam.CoGroupByKey()
                 | "Score" >> beam.FlatMap(_word_entries, beam.pvalue.AsSingleton(run),
