@@ -31,12 +31,21 @@ from wenmai.config import UsageError
 __all__ = ["ArgumentParser", "add_dataclass_args", "dataclass_from_args", "field_comments"]
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: X)" after the help, except where there is no default to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False and action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that reports a bad flag as a UsageError (one line, exit code 2 in `wenmai.cli`)
     instead of printing the whole usage block, and shows defaults beside the help."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):
