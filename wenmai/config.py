@@ -116,9 +116,10 @@ class ExtractConfig:
 
 @dataclass(frozen=True)
 class GraphConfig:
-    # neighbours per document in the kNN graph and cosine floor for an edge: chosen with InfoMap
-    # on the tune-role topic files (k 5-30, floor 0.3-0.6; wenmai eval cluster)
+    # neighbours per document in the kNN graph: chosen with InfoMap on the tune-role topic
+    # files (k 5-30, floor 0.3-0.6; wenmai eval cluster)
     k: int = 7
+    # cosine floor for an edge; below it documents are unrelated (chosen with k, as above)
     min_similarity: float = 0.4
     exact_max: int = 1_000_000  # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW
     # single: every vector on one worker (N x D x 4 bytes: 1M x 256 = 1 GB). sharded: an IVF
