@@ -15,23 +15,60 @@ topic_id, first_run_date, the duplicate link, the semantic part of the embedding
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from typing import Optional
+from typing import Optional, Sequence
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystems import FileSystems
 
 from wenmai.config import UsageError
-from wenmai.pipelines.topics import PreviousDoc, semantic_part, text_hash
 
 SUCCESS, MANIFEST = "_SUCCESS", "manifest.json"
 PARTITION = re.compile(r"run_date=(\d{4}-\d{2}-\d{2})$")
 DOCUMENT_COLUMNS = ["doc_id", "text", "embedding", "topic_id", "first_run_date",
                     "previous_duplicate_of", "previous_duplicate_run_date",
                     "previous_duplicate_similarity"]
+
+
+def text_hash(text: str) -> str:
+    """What "the same text" means across runs: a 128-bit BLAKE2b of the UTF-8 text.
+
+    Example: text_hash("你好") == text_hash("你好") != text_hash("你好。")
+    """
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def semantic_part(embedding: Sequence[float], lexical_dims: int) -> np.ndarray:
+    """The encoder part of a documents.embedding (the first dims, before the `lexical_dims` of the
+    per-run TF-IDF/SVD part), unit length: the only part comparable between runs.
+
+    Example: semantic_part([0.6, 0.0, 0.8], 1) == [1.0, 0.0]
+    """
+    v = np.asarray(embedding, dtype=np.float32)
+    if lexical_dims > 0:
+        v = v[:len(v) - lexical_dims]
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+@dataclass(frozen=True)
+class PreviousDoc:
+    """A document of the previous run, as `ReadPreviousRun` reads it."""
+
+    doc_id: str
+    text_hash: str
+    topic_id: int
+    first_run_date: str
+    semantic: np.ndarray = field(compare=False)
+    text: str = field(default="", compare=False)
+    duplicate_of: Optional[str] = None  # its own link to an earlier run, if any
+    duplicate_run_date: Optional[str] = None
+    duplicate_similarity: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +141,20 @@ def open_previous(path: str, run_date: str) -> PreviousRun:
             raise UsageError(f"--previous {path}: no {table} table (a run made before topics "
                              f"were tracked?); pass --no-previous to start a new chain of runs")
     return PreviousRun(path, before, manifest.get("run_id"))
+
+
+def resolve_previous(previous: Optional[str], no_previous: bool, output: str,
+                     run_date: str, dated: bool) -> Optional[PreviousRun]:
+    """The run this one continues: `--previous`, else (a dated run, `--run-date` given) the
+    newest earlier partition under the output, else none; `--no-previous`: none."""
+    if previous and no_previous:
+        raise UsageError("--previous and --no-previous contradict each other; pass one")
+    if no_previous:
+        return None
+    if previous:
+        return open_previous(previous, run_date)
+    found = find_previous(output, run_date) if dated else None
+    return open_previous(found, run_date) if found else None
 
 
 def check_run_date(run_date: str) -> str:

@@ -39,13 +39,15 @@ search holds the previous run's semantic vectors and texts on one worker (like B
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
+
+from wenmai.pipelines.previous import (PreviousDoc, PreviousRun, ReadPreviousRun, semantic_part,
+                                       text_hash)
 
 STATS = "topics"  # the stats name of the matching's figures (manifest "topics")
 
@@ -74,27 +76,6 @@ class TopicConfig:
 
 # --------------------------------------------------------------------------------------------------
 # Pure helpers
-
-
-def text_hash(text: str) -> str:
-    """What "the same text" means across runs: a 128-bit BLAKE2b of the UTF-8 text.
-
-    Example: text_hash("你好") == text_hash("你好") != text_hash("你好。")
-    """
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
-
-
-def semantic_part(embedding: Sequence[float], lexical_dims: int) -> np.ndarray:
-    """The encoder part of a documents.embedding (the first dims, before the `lexical_dims` of the
-    per-run TF-IDF/SVD part), unit length: the only part comparable between runs.
-
-    Example: semantic_part([0.6, 0.0, 0.8], 1) == [1.0, 0.0]
-    """
-    v = np.asarray(embedding, dtype=np.float32)
-    if lexical_dims > 0:
-        v = v[:len(v) - lexical_dims]
-    norm = float(np.linalg.norm(v))
-    return v / norm if norm > 0 else v
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -336,21 +317,6 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
-class PreviousDoc:
-    """A document of the previous run (`wenmai.pipelines.previous` reads them)."""
-
-    doc_id: str
-    text_hash: str
-    topic_id: int
-    first_run_date: str
-    semantic: np.ndarray = field(compare=False)
-    text: str = field(default="", compare=False)
-    duplicate_of: Optional[str] = None  # its own link to an earlier run, if any
-    duplicate_run_date: Optional[str] = None
-    duplicate_similarity: Optional[float] = None
-
-
-@dataclass(frozen=True)
 class DuplicateLink:
     doc_id: str
     run_date: str
@@ -527,25 +493,32 @@ class TrackTopics(beam.PTransform):
     "previous_topics" (rows)]} -> {"documents" (rows with topic_id, first_run_date and
     previous_duplicate_*), "topics", "topic_days", "lineage" (rows), "stats" (one pair)}.
 
-    The previous run's tables come from `wenmai.pipelines.previous.ReadPreviousRun`; without
-    them (a first run) every cluster starts a topic.
+    `previous`: the run this one continues (its tables are read here, unless the inputs hold
+    them as "previous_documents" and "previous_topics"); None: a first run, where every
+    cluster starts a topic.
     """
 
     def __init__(self, run_date: str, config: TopicConfig, lexical_dims: int,
-                 previous_run_date: Optional[str] = None):
+                 previous: Optional[PreviousRun] = None):
         super().__init__()
         self._run_date = run_date
         self._config = config
         self._lexical_dims = lexical_dims
-        self._previous_run_date = previous_run_date
+        self._previous = previous
 
     def expand(self, inputs):
         documents, clusters = inputs["documents"], inputs["clusters"]
         p = documents.pipeline
         run_date, config = self._run_date, self._config
-        previous = {name: inputs[f"previous_{name}"] if f"previous_{name}" in inputs
-                    else p | f"NoPrevious_{name}" >> beam.Create([])
-                    for name in ("documents", "topics")}
+        if "previous_documents" in inputs:  # given (tests)
+            previous = {"documents": inputs["previous_documents"],
+                        "topics": inputs["previous_topics"]}
+        elif self._previous is not None:
+            previous = p | "ReadPreviousRun" >> ReadPreviousRun(self._previous, self._lexical_dims)
+        else:
+            previous = {name: p | f"NoPrevious_{name}" >> beam.Create([])
+                        for name in ("documents", "topics")}
+        previous_run_date = self._previous.run_date if self._previous is not None else None
         today = documents | "Fingerprint" >> beam.Map(fingerprint, self._lexical_dims)
         joined = ({"today": today, "previous": previous["documents"]}
                   | "JoinPrevious" >> beam.CoGroupByKey()
@@ -568,7 +541,7 @@ class TrackTopics(beam.PTransform):
                     | "Match" >> beam.Map(_match, beam.pvalue.AsList(infos),
                                           beam.pvalue.AsList(overlaps),
                                           beam.pvalue.AsList(previous["topics"]), run_date,
-                                          self._previous_run_date, config))
+                                          previous_run_date, config))
         index = (previous["documents"]
                  | "PreviousDocs" >> beam.Values()
                  | "GatherPrevious" >> beam.combiners.ToList()

@@ -10,8 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.config import UsageError
 from wenmai.pipelines.previous import (ReadPreviousRun, check_run_date, find_previous,
-                                       open_previous)
-from wenmai.pipelines.topics import text_hash
+                                       open_previous, resolve_previous, text_hash)
 from wenmai.schemas.topics import TOPICS
 
 
@@ -61,6 +60,19 @@ def test_open_previous_refuses_what_cannot_be_continued(tmp_path):
         open_previous(str(publish(tmp_path / "c", "2026-06-01", topics=False)), "2026-06-02")
     with pytest.raises(UsageError, match="expected YYYY-MM-DD"):
         check_run_date("June 1")
+
+
+def test_resolve_previous_explicit_default_and_off(tmp_path):
+    publish(tmp_path / "run_date=2026-06-01", "2026-06-01")
+    out = str(tmp_path)
+    assert resolve_previous(None, False, out, "2026-06-02", dated=True).run_date == "2026-06-01"
+    assert resolve_previous(None, False, out, "2026-06-02", dated=False) is None
+    assert resolve_previous(None, True, out, "2026-06-02", dated=True) is None
+    assert resolve_previous(None, False, out, "2026-06-01", dated=True) is None  # none earlier
+    chosen = resolve_previous(str(tmp_path / "run_date=2026-06-01"), False, out, "2026-06-05", True)
+    assert chosen.path == str(tmp_path / "run_date=2026-06-01")
+    with pytest.raises(UsageError, match="contradict"):
+        resolve_previous(out, True, out, "2026-06-02", dated=True)
 
 
 def test_read_previous_run_gives_documents_by_id_and_the_registry(tmp_path):
