@@ -17,7 +17,8 @@ from typing import Iterable, Optional, Sequence
 
 from wenmai.cli.args import ArgumentParser
 
-__all__ = ["read_triples", "score_triples", "predict_texts", "evaluate_extractor", "main_extractor",
+__all__ = ["read_triples", "score_triples", "score_by_predicate", "predict_texts",
+           "evaluate_extractor", "main_extractor",
            "EXTRACTOR_SUBDIR"]
 
 EXTRACTOR_SUBDIR = "extractor"
@@ -72,10 +73,11 @@ def score_triples(predicted: Iterable[Iterable[Triple]], gold: Iterable[Iterable
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
+def predict_texts(texts: Sequence[str], model, vocab, *, threshold: Optional[float] = None,
                   max_len: Optional[int] = None, batch_size: int = 64,
                   segment=None) -> list[list[dict]]:
-    """`extract_triples` over many texts, batched by length (each batch pads to its own longest)."""
+    """`extract_triples` over many texts, batched by length (each batch pads to its own longest).
+    `threshold` None: the model's own decoding choices (see `extract_triples`)."""
     from wenmai.models.extractor import extract_triples
 
     if segment is None:  # the pipeline's own segmentation (jieba, loaded once, quiet)
@@ -99,7 +101,7 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: float = 0.5,
 
 
 def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = None,
-                       batch_size: int = 64) -> dict:
+                       batch_size: int = 64, by_predicate: bool = False) -> dict:
     """Scores every row of a triples file with the extractor in `models_dir/extractor/`."""
     from wenmai.models import DEFAULT_MODELS_DIR
     from wenmai.models.checkpoint import read_config
@@ -110,15 +112,35 @@ def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = 
     directory = root / EXTRACTOR_SUBDIR
     model, vocab = load_extractor(directory)
     meta = read_config(directory)
-    if threshold is None:
-        threshold = float(meta.get("threshold", 0.5))
+    # threshold None: the model's own choices (subject and per-predicate object thresholds,
+    # type filter), as the pipeline decodes
     predicted = predict_texts([t for t, _ in rows], model, vocab, threshold=threshold,
                               max_len=int(meta.get("max_len", model.config.max_len)),
                               batch_size=batch_size)
-    result = score_triples([[(t["subject"], t["predicate"], t["object"]) for t in p]
-                            for p in predicted], [g for _, g in rows])
+    predicted = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in predicted]
+    gold = [g for _, g in rows]
+    result = score_triples(predicted, gold)
     result["n"] = len(rows)
+    if by_predicate:
+        result["by_predicate"] = score_by_predicate(predicted, gold)
     return result
+
+
+def score_by_predicate(predicted: Sequence[Iterable[Triple]], gold: Sequence[Iterable[Triple]]
+                       ) -> dict:
+    """predicate -> {"precision", "recall", "f1", "support"} (support = gold triples), each
+    predicate scored as `score_triples` scores all, on the triples that carry it.
+
+    Example: predicted [[(a, 作者, b), (a, 导演, c)]], gold [[(a, 作者, b)]] -> 作者 P 1 R 1,
+    导演 P 0 R 0 (support 0).
+    """
+    names = sorted({t[1] for rows in (predicted, gold) for ts in rows for t in ts})
+    out = {}
+    for p in names:
+        pick = [[t for t in ts if t[1] == p] for ts in predicted]
+        true = [[t for t in ts if t[1] == p] for ts in gold]
+        out[p] = {**score_triples(pick, true), "support": sum(len(set(ts)) for ts in true)}
+    return out
 
 
 def main_extractor(argv: Optional[Sequence[str]] = None) -> dict:
@@ -129,10 +151,14 @@ def main_extractor(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--models", default=None,
                         help="directory that holds extractor/ (default: the shipped weights)")
     parser.add_argument("--threshold", type=float, default=None,
-                        help="pointer threshold (default: the model's config.json, else 0.5)")
+                        help="one pointer threshold everywhere, no type filter (default: the "
+                             "model's own choices from its config.json)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--by-predicate", action="store_true",
+                        help="add a by_predicate entry: P/R/F1 and gold support per predicate")
     args = parser.parse_args(argv)
-    result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size)
+    result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size,
+                                args.by_predicate)
     print(json.dumps(result, ensure_ascii=False))
     return result
 

@@ -58,6 +58,9 @@ class ExtractorConfig:
     max_len: int = 512  # size of the position table; longer inputs must be cut by the caller
     max_distance: int = 64  # |position - subject start| is clipped to this for its embedding
     dropout: float = 0.1
+    # LayerNorm before each DGCNN block's convolution and after the stack (pre-norm residuals):
+    # the un-normalised stack diverged at lr 2e-3; False keeps the first weights loadable
+    layer_norm: bool = False
 
     @property
     def n_predicates(self) -> int:
@@ -76,9 +79,11 @@ class GatedDilatedConv(nn.Module):
     into real ones.
     """
 
-    def __init__(self, d: int, kernel_size: int, dilation: int, dropout: float):
+    def __init__(self, d: int, kernel_size: int, dilation: int, dropout: float,
+                 layer_norm: bool = False):
         super().__init__()
         assert kernel_size % 2 == 1, "odd kernels keep the output aligned with the input"
+        self.norm = nn.LayerNorm(d) if layer_norm else None
         self.conv = nn.Conv1d(d, 2 * d, kernel_size, dilation=dilation,
                               padding=dilation * (kernel_size - 1) // 2)
         self.drop = nn.Dropout(dropout)
@@ -86,7 +91,8 @@ class GatedDilatedConv(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1).to(x.dtype)  # (B, T, 1)
         x = x * m
-        a, b = self.conv(x.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)  # (B, T, d) each
+        h = x if self.norm is None else self.norm(x) * m  # the conv sees normalised input
+        a, b = self.conv(h.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)  # (B, T, d) each
         g = torch.sigmoid(b)
         return (x + (self.drop(a) - x) * g) * m  # (B, T, d)
 
@@ -211,8 +217,10 @@ class TripleExtractor(nn.Module):
         self.pos_emb = nn.Embedding(config.max_len, d)
         self.drop = nn.Dropout(config.dropout)
         if config.arch == "dgcnn":
-            self.blocks = nn.ModuleList(GatedDilatedConv(d, config.kernel_size, r, config.dropout)
+            self.blocks = nn.ModuleList(GatedDilatedConv(d, config.kernel_size, r, config.dropout,
+                                                         config.layer_norm)
                                         for r in config.dilations)
+            self.final_norm = nn.LayerNorm(d) if config.layer_norm else None
         else:
             assert d % 2 == 0, "the BiLSTM splits d into two directions"
             self.lstm = nn.LSTM(d, d // 2, num_layers=config.lstm_layers, batch_first=True,
@@ -240,6 +248,8 @@ class TripleExtractor(nn.Module):
         if self.config.arch == "dgcnn":
             for block in self.blocks:
                 x = block(x, mask)  # (B, T, d)
+            if self.final_norm is not None:
+                x = self.final_norm(x) * mask.unsqueeze(-1).to(x.dtype)
             return x
         lengths = mask.sum(1).clamp(min=1).cpu()  # all-padding rows run one masked step
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -341,10 +351,24 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab",
     together (in chunks of `max_subjects`). Each triple is {"subject", "predicate", "object",
     "subject_start", "subject_end", "object_start", "object_end", "score"}, offsets into the
     text (the first `max_len` characters are read), score = min of its four pointer probabilities.
-    `threshold` None: the one stored with the model (chosen on held-out train-role data), else 0.5.
+
+    `threshold` None (the default): what `load_extractor` attached from config.json, all chosen
+    on held-out train-role data: `model.threshold` for subjects, `model.object_thresholds` (one
+    per predicate) for objects, and `model.type_filter` (subject and object types must fit the
+    predicate's schema slots). A number: that one pointer threshold everywhere, no type filter.
     """
+    n_pred = model.config.n_predicates
+    type_filter = None
     if threshold is None:
         threshold = getattr(model, "threshold", 0.5)
+        object_thresholds = getattr(model, "object_thresholds", None)
+        type_filter = getattr(model, "type_filter", None)
+    else:
+        object_thresholds = None
+    if object_thresholds is None:
+        object_thresholds = [threshold] * n_pred
+    assert len(object_thresholds) == n_pred, "one object threshold per predicate"
+    lowest = min(object_thresholds)
     max_len = min(max_len or model.config.max_len, model.config.max_len)
     encoded = [vocab.encode(text, words, max_len) for text, words in examples]
     out: list[list[dict]] = [[] for _ in examples]
@@ -371,20 +395,36 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab",
             for k, (b, s, e, s_score) in enumerate(chunk):
                 text, n = examples[b][0], len(encoded[b][0])
                 starts, ends = po[k, :n, :, 0], po[k, :n, :, 1]  # (n, P)
-                for p in sorted(set((starts > threshold).nonzero()[1].tolist())):
-                    for os_, oe, o_score in decode_spans(starts[:, p], ends[:, p], threshold):
+                for p in sorted(set((starts > lowest).nonzero()[1].tolist())):
+                    for os_, oe, o_score in decode_spans(starts[:, p], ends[:, p],
+                                                         object_thresholds[p]):
                         out[b].append({"subject": text[s:e], "predicate": predicates[p],
                                        "object": text[os_:oe], "subject_start": s, "subject_end": e,
                                        "object_start": os_, "object_end": oe,
                                        "score": min(s_score, o_score)})
+    if type_filter is not None:
+        out = [type_filter.keep(text, words, found) if found else found
+               for (text, words), found in zip(examples, out)]
     return out
 
 
 def load_extractor(directory) -> tuple[TripleExtractor, "Vocab"]:
-    """The extractor and vocabulary saved in `directory`, in eval mode with gradients off; the
-    pointer threshold stored in its config.json becomes `model.threshold` (0.5 if absent)."""
+    """The extractor and vocabulary saved in `directory`, in eval mode with gradients off, with
+    the decoding choices of its config.json attached: `model.threshold` (subject pointers; 0.5
+    if absent), `model.object_thresholds` (per predicate; None: the subject threshold) and
+    `model.type_filter` (None when the directory has no span type classifier)."""
     from wenmai.models.checkpoint import load_pretrained, read_config
+    from wenmai.models.span_types import TypeFilter, load_span_types
 
     model, vocab = load_pretrained(directory, TripleExtractor, ExtractorConfig)
-    model.threshold = float(read_config(directory).get("threshold", 0.5))
+    meta = read_config(directory)
+    model.threshold = float(meta.get("threshold", 0.5))
+    by_predicate = meta.get("object_thresholds")
+    model.object_thresholds = None if by_predicate is None else [
+        float(by_predicate.get(p, model.threshold)) for p in model.config.predicates]
+    classifier = load_span_types(directory)
+    spec = meta.get("type_filter")
+    model.type_filter = None
+    if classifier is not None and spec is not None:
+        model.type_filter = TypeFilter(classifier, spec["slots"], float(spec["min_share"]))
     return model, vocab

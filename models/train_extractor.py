@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import torch
 
 from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
+from wenmai.models.calibrate_extractor import calibrate_extractor
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor
@@ -75,6 +76,7 @@ class ExtractorTrainConfig:
     window: int = 32
     rate: int = 8
     dropout: float = 0.1
+    layer_norm: bool = False  # LayerNorm per DGCNN block (pre-norm) and after the stack
     max_len: int = 256  # training and inference truncation (characters)
     max_chars: int = 6000
     max_words: int = 20000
@@ -93,6 +95,10 @@ class ExtractorTrainConfig:
     seed: int = 1337
     threads: Optional[int] = None  # torch CPU threads; None: torch's default
     progress: Optional[bool] = None
+    # --- decoding choices on the held-out slice (see wenmai.models.calibrate_extractor)
+    calibrate: bool = True  # fit the span type filter and per-predicate thresholds after training
+    # skip training: calibrate the model already in --out (its config.json names its data split)
+    calibrate_only: bool = False
 
 
 # --------------------------------------------------------------------------------------------------
@@ -269,10 +275,13 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
 def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] = None) -> Path:
     """Trains, keeps the best epoch, writes the model directory `config.out` and returns it."""
     cfg = config
-    assert 0 < cfg.train_fraction <= 1, "--train-fraction must be in (0, 1]"
-    assert len(cfg.dev_sizes) == len(cfg.train_files), "one dev size per train file"
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if cfg.calibrate_only:
+        calibrate_extractor(cfg.out, cfg.data_dir, cfg.schema_file)
+        return Path(cfg.out)
+    assert 0 < cfg.train_fraction <= 1, "--train-fraction must be in (0, 1]"
+    assert len(cfg.dev_sizes) == len(cfg.train_files), "one dev size per train file"
     set_seed(cfg.seed)
     t0 = time.time()
     import jieba
@@ -324,7 +333,8 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
         char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words, predicates=tuple(predicates),
         d=cfg.d, word_dim=cfg.word_dim, arch=cfg.arch, dilations=cfg.dilations,
         lstm_layers=cfg.lstm_layers, attention=cfg.attention, n_heads=cfg.n_heads,
-        window=cfg.window, rate=cfg.rate, max_len=max(cfg.max_len, 512), dropout=cfg.dropout)
+        window=cfg.window, rate=cfg.rate, max_len=max(cfg.max_len, 512), dropout=cfg.dropout,
+        layer_norm=cfg.layer_norm)
     model = TripleExtractor(model_cfg)
     if cfg.pretrain_files:  # count-based vectors from all train-role text we read
         n_c = _init_embedding(model.char_emb, ppmi_svd(
@@ -368,6 +378,8 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     out = Path(cfg.out)
     card = _card(cfg, model, vocab, meta, result, argv)
     save_pretrained(model, out, vocab=vocab, card=card, extra=meta)
+    if cfg.calibrate:
+        calibrate_extractor(out, cfg.data_dir, cfg.schema_file)
     log.info("saved %s (best epoch %s: %s) in %.1f min", out, result.best_epoch,
              json.dumps(result.best_metrics), result.seconds / 60)
     return out

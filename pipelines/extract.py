@@ -52,6 +52,40 @@ def split_sentences(text: str, max_chars: int) -> list[tuple[int, str]]:
     return out
 
 
+# News boilerplate that states no fact (the issue's 央视网消息 成立日期 2026年): the opener naming
+# the source (央视网消息（新闻联播）：, 新华社北京6月4日电, 本台消息：), bylines ((记者 张三)),
+# URLs and the markdown links around them ([查看原文](https://...)), editor lines.
+_BOILERPLATE = re.compile("|".join([
+    r"^\s*[^。！？，,\n]{0,24}?消息\s*(?:[（(][^）)\n]{0,12}[）)])?\s*[：:]",  # 央视网消息：
+    r"^\s*[^。！？，,\n]{0,20}?\d{1,2}月\d{1,2}日电",  # 新华社北京6月4日电
+    r"^\s*[^。！？\n]{0,20}?[（(]新闻联播[）)]\s*消息\s*[：:]",  # 央视网(新闻联播)消息：
+    r"\[[^\]\n]{0,20}\]\([^)\s]*\)",  # [查看原文](URL)
+    r"(?:https?://|www\.)[^\s，。）)\]]+",  # a bare URL
+    r"[（(]\s*(?:央视)?记者[^）)\n]{0,30}[）)]",  # (记者 张三 李四)
+    r"(?:责任编辑|编辑|来源|记者)\s*[：:|丨][^\n。]{0,30}",  # 编辑：张三
+]), re.MULTILINE)
+
+
+def boilerplate_spans(text: str) -> list[tuple[int, int]]:
+    """[start, end) of the news boilerplate in `text`, in order.
+
+    Example: boilerplate_spans("央视网消息（新闻联播）：今天发布。") == [(0, 12)]
+    """
+    return [m.span() for m in _BOILERPLATE.finditer(text) if m.end() > m.start()]
+
+
+def _without(start: int, end: int, cut: Sequence[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """[start, end) minus the spans in `cut` (sorted), as the pieces left."""
+    for a, b in cut:
+        if b <= start or a >= end:
+            continue
+        if a > start:
+            yield start, a
+        start = max(start, b)
+    if start < end:
+        yield start, end
+
+
 def slice_tokens(tokens: Sequence[str], start: int, end: int) -> tuple[str, ...]:
     """The jieba tokens covering text[start:end], a token cut where the span cuts it.
 
@@ -70,10 +104,18 @@ def slice_tokens(tokens: Sequence[str], start: int, end: int) -> tuple[str, ...]
 
 
 def sentence_examples(doc: Doc, max_chars: int):
-    """Doc -> ((doc_id, offset), (sentence, words)) for each sentence."""
+    """Doc -> ((doc_id, offset), (sentence, words)) for each sentence, boilerplate cut out: what
+    is left of a sentence around an opener, byline or URL is kept if it has a letter or digit."""
+    cut = boilerplate_spans(doc.text)
     for offset, sentence in split_sentences(doc.text, max_chars):
-        yield (doc.doc_id, offset), (sentence, slice_tokens(doc.tokens, offset,
-                                                             offset + len(sentence)))
+        for start, end in _without(offset, offset + len(sentence), cut):
+            piece = doc.text[start:end]
+            stripped = piece.strip()
+            if not any(ch.isalnum() for ch in stripped):
+                continue
+            start += len(piece) - len(piece.lstrip())
+            yield (doc.doc_id, start), (stripped, slice_tokens(doc.tokens, start,
+                                                               start + len(stripped)))
 
 
 def triple_rows(key, triples: list[dict]):

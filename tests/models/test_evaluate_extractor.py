@@ -122,3 +122,14 @@ def test_handler_batches_by_token_budget(extractor_models):
     kwargs = handler.batch_elements_kwargs()
     assert kwargs["max_batch_size"] == 100
     assert kwargs["element_size_fn"](("长" * 50, ["长" * 50])) == 11  # truncated length + 1
+
+
+def test_score_by_predicate_by_hand():
+    from wenmai.models.evaluate_extractor import score_by_predicate
+
+    predicted = [[("围城", "作者", "钱锺书"), ("围城", "导演", "钱锺书")], [("李白", "出生地", "长安")]]
+    gold = [[("围城", "作者", "钱锺书")], [("李白", "出生地", "碎叶城")]]
+    by = score_by_predicate(predicted, gold)
+    assert by["作者"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}
+    assert by["导演"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert by["出生地"]["support"] == 1 and by["出生地"]["f1"] == 0.0

@@ -153,9 +153,9 @@ def test_to_example_spans_and_counted_skips(segmented, vocab):
 # --- learning, saving, extracting -----------------------------------------------------------------
 
 
-def _train_tiny(vocab, segmented, steps=250, arch="dgcnn"):
+def _train_tiny(vocab, segmented, steps=250, arch="dgcnn", **kw):
     torch.manual_seed(0)
-    model = TripleExtractor(tiny_config(vocab, arch=arch))
+    model = TripleExtractor(tiny_config(vocab, arch=arch, **kw))
     ids = {p: i for i, p in enumerate(PREDICATES)}
     counts = Counter()
     examples = [to_example(t, w, spo, ids, vocab, 64, counts)
@@ -244,3 +244,34 @@ def test_loaded_model_carries_its_stored_threshold(trained, vocab, segmented, tm
     # None = the stored threshold: no probability exceeds 1, while 0.5 finds the trained triples
     assert all(not t for t in extract_triples(loaded, vocab, segmented, cpu))
     assert any(extract_triples(loaded, vocab, segmented, cpu, 0.5))
+
+
+def test_per_predicate_object_thresholds_drop_only_that_predicate(trained, vocab, segmented,
+                                                                 tmp_path):
+    model, _ = trained
+    # subjects at 0.5; 创始人 needs more than any probability, the others 0.5
+    save_pretrained(model, tmp_path, vocab=vocab, extra={
+        "threshold": 0.5, "object_thresholds": {"创始人": 1.0}})
+    loaded, _ = load_extractor(tmp_path)
+    assert loaded.object_thresholds == [0.5, 0.5, 0.5, 1.0]
+    assert loaded.type_filter is None  # no span_types files in the directory
+    found = {(t["subject"], t["predicate"], t["object"])
+             for ts in extract_triples(loaded, vocab, segmented, torch.device("cpu")) for t in ts}
+    gold = {x for _, spo in SENTENCES for x in spo}
+    assert found == {x for x in gold if x[1] != "创始人"}
+    # an explicit threshold overrides the stored choices
+    explicit = extract_triples(loaded, vocab, segmented, torch.device("cpu"), 0.5)
+    assert {(t["subject"], t["predicate"], t["object"]) for ts in explicit for t in ts} == gold
+
+
+def test_layer_norm_blocks_keep_padding_out_and_train(vocab, segmented):
+    torch.manual_seed(0)
+    model = TripleExtractor(tiny_config(vocab, layer_norm=True)).eval()
+    assert all(b.norm is not None for b in model.blocks) and model.final_norm is not None
+    chars = torch.tensor([[3, 4, 5, 0, 0], [3, 4, 5, 6, 7]])
+    x = model.encode(chars, torch.zeros_like(chars))
+    assert torch.all(x[0, 3:] == 0)
+    alone = model.encode(chars[:1, :3], torch.zeros_like(chars[:1, :3]))
+    assert torch.allclose(x[0, :3], alone[0], atol=1e-5)
+    trained, losses = _train_tiny(vocab, segmented, layer_norm=True)
+    assert losses[-1] < losses[0] / 10

@@ -1,11 +1,12 @@
+import pytest
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wenmai.pipelines.extract import (Extract, sentence_examples, slice_tokens, split_sentences,
-                                      triple_rows)
+from wenmai.pipelines.extract import (Extract, boilerplate_spans, sentence_examples,
+                                      slice_tokens, split_sentences, triple_rows)
 from wenmai.types import Doc
 
 from .fakes import FakeExtractorHandler
@@ -86,3 +87,29 @@ def test_failed_sentences_are_counted_with_their_reason():
         assert_that(out["stats"], equal_to([("extract", {
             "sentences": 4, "failed": 4,
             "reasons": ["inference_error: RuntimeError: cannot extract '。'"]})]), label="stats")
+
+
+@pytest.mark.parametrize("text, boilerplate", [
+    ("央视网消息（新闻联播）：今天发布。", ["央视网消息（新闻联播）："]),
+    ("央视网(新闻联播)消息：今天发布。", ["央视网(新闻联播)消息："]),
+    ("中国网络电视台消息(新闻联播)：今天。", ["中国网络电视台消息(新闻联播)："]),
+    ("新华社北京6月4日电（记者 张三）今天。", ["新华社北京6月4日电", "（记者 张三）"]),
+    ("详见[查看原文](https://example.com/a/b.shtml)", ["[查看原文](https://example.com/a/b.shtml)"]),
+    ("网址 www.example.com 今天", ["www.example.com"]),
+    ("马化腾创立了腾讯公司。", []),  # 讯 and 电 inside a sentence are not openers
+    ("中国电信发布公告，称已完成。", []),
+])
+def test_boilerplate_spans(text, boilerplate):
+    assert [text[a:b] for a, b in boilerplate_spans(text)] == boilerplate
+
+
+def test_sentence_examples_skip_openers_links_and_bylines():
+    text = "央视网消息（新闻联播）：张三出生于北京。\n[查看原文](https://example.com/x.shtml)"
+    tokens = ("央视网", "消息", "（", "新闻联播", "）", "：", "张三", "出生", "于", "北京", "。", "\n",
+              "[", "查看原文", "](", "https://example.com/x.shtml", ")")
+    assert "".join(tokens) == text
+    doc = Doc("d", "s", 0, text, tokens=tokens)
+    examples = list(sentence_examples(doc, 100))
+    assert examples == [(("d", 12), ("张三出生于北京。", ("张三", "出生", "于", "北京", "。")))]
+    (offset, sentence) = examples[0][0][1], examples[0][1][0]
+    assert text[offset:offset + len(sentence)] == sentence

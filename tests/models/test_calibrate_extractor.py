@@ -1,0 +1,94 @@
+import numpy as np
+
+from wenmai.models.calibrate_extractor import _micro, choose_thresholds, count_table, typed_spans
+
+
+def test_typed_spans_first_occurrence_and_canonical_classes():
+    spo = [{"subject": "围城", "subject_type": "图书作品", "predicate": "作者",
+            "object": "钱锺书", "object_type": "人物"},
+           {"subject": "钱锺书", "subject_type": "人物", "predicate": "国籍",
+            "object": {"@value": "中国"}, "object_type": {"@value": "国家"}},
+           {"subject": "不在文中", "subject_type": "人物", "predicate": "国籍",
+            "object": "中国", "object_type": "国家"}]
+    assert typed_spans("《围城》作者钱锺书，中国作家", spo) == {
+        (1, 3): "作品", (6, 9): "人物", (10, 12): "国家"}
+
+
+def test_choose_thresholds_moves_only_predicates_with_enough_gold():
+    # grid (0.3, 0.5, 0.7); predicate 0: 10 gold, noisy at 0.3, clean at 0.7;
+    # predicate 1: same counts but 2 gold triples (below min_gold): stays at the start
+    tp = np.array([[10, 9, 8], [2, 2, 1]], dtype=float)
+    n_pred = np.array([[30, 12, 8], [6, 3, 1]], dtype=float)
+    n_gold = np.array([10, 2], dtype=float)
+    choice = choose_thresholds(tp, n_pred, n_gold, start=0, min_gold=5)
+    assert list(choice) == [2, 0]
+    p, r, f1 = _micro(tp, n_pred, n_gold, choice)
+    assert (p, r) == (10 / 14, 10 / 12) and f1 > _micro(tp, n_pred, n_gold, np.zeros(2, int))[2]
+
+
+def test_count_table_decodes_each_grid_threshold():
+    # one sentence, one subject "张三" (0, 2); predicate 0 object "北京" (5, 7) at 0.6,
+    # a wrong object "出生" (2, 4) at 0.4
+    text = "张三出生于北京"
+    ps = np.zeros((7, 2), dtype=np.float32)
+    ps[0, 0], ps[1, 1] = 0.9, 0.9
+    po = np.zeros((7, 1, 2), dtype=np.float32)
+    po[5, 0, 0], po[6, 0, 1] = 0.6, 0.6
+    po[2, 0, 0], po[3, 0, 1] = 0.4, 0.4
+    tables = [{"ps": ps, "po": {(0, 2): po}}]
+    gold = [[("张三", "出生地", "北京")]]
+    tp, n_pred, n_gold = count_table(tables, [text], [list(text)], gold, ["出生地"], 0.5,
+                                     [0.3, 0.5, 0.7], None, 0.0)
+    assert n_gold.tolist() == [1]
+    assert tp.tolist() == [[1, 1, 0]] and n_pred.tolist() == [[2, 1, 0]]
+
+
+def test_calibrate_writes_choices_the_loader_uses(tmp_path):
+    import json
+
+    import torch
+
+    from wenmai.models.calibrate_extractor import CalibrationConfig, calibrate_extractor
+    from wenmai.models.checkpoint import save_pretrained
+    from wenmai.models.extractor import ExtractorConfig, TripleExtractor, load_extractor
+    from wenmai.models.vocab import Vocab
+    from wenmai.text import load_jieba, segment
+
+    # our own typed rows, LIC2019 format
+    rows = [("张三出生于北京", "张三", "人物", "出生地", "北京", "地点"),
+            ("李四出生于上海", "李四", "人物", "出生地", "上海", "地点"),
+            ("王五毕业于清华大学", "王五", "人物", "毕业院校", "清华大学", "学校"),
+            ("赵六毕业于北京大学", "赵六", "人物", "毕业院校", "北京大学", "学校")]
+    data = tmp_path / "data"
+    (data / "t").mkdir(parents=True)
+    with open(data / "t" / "train.json", "w", encoding="utf-8") as fh:
+        for text, s, st, p, o, ot in rows:
+            fh.write(json.dumps({"text": text, "spo_list": [
+                {"subject": s, "subject_type": st, "predicate": p, "object": o,
+                 "object_type": ot}]}, ensure_ascii=False) + "\n")
+    with open(data / "t" / "schemas.json", "w", encoding="utf-8") as fh:
+        for p, st, ot in (("出生地", "人物", "地点"), ("毕业院校", "人物", "学校")):
+            fh.write(json.dumps({"predicate": p, "subject_type": st, "object_type": ot},
+                                ensure_ascii=False) + "\n")
+    jieba = load_jieba()
+    vocab = Vocab.build([(r[0], list(segment(jieba, r[0]))) for r in rows])
+    torch.manual_seed(0)
+    model = TripleExtractor(ExtractorConfig(
+        char_vocab_size=vocab.n_chars, word_vocab_size=vocab.n_words,
+        predicates=("出生地", "毕业院校"), d=16, word_dim=4, dilations=(1,), n_heads=2,
+        max_len=64, max_distance=8, dropout=0.0))
+    out = tmp_path / "extractor"
+    save_pretrained(model.eval(), out, vocab=vocab, card="# card\n", extra={
+        "threshold": 0.5, "max_len": 64,
+        "train_config": {"train_files": ["t/train.json"], "dev_sizes": [2], "seed": 0}})
+    cfg = CalibrationConfig(negatives=1, c=10.0, min_shares=(0.0, 0.5),
+                            subject_thresholds=(0.5,), object_thresholds=(0.3, 0.5))
+    cal = calibrate_extractor(out, data, "t/schemas.json", cfg)
+    assert cal["held_out_sentences"] == 2 and len(cal["grid"]) == 2
+    meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert set(meta["object_thresholds"]) == {"出生地", "毕业院校"}
+    assert meta["type_filter"]["slots"]["毕业院校"] == [["人物"], ["组织"]]
+    assert "## Decoding choices" in (out / "README.md").read_text(encoding="utf-8")
+    loaded, _ = load_extractor(out)
+    assert loaded.type_filter is not None and loaded.type_filter.min_share in (0.0, 0.5)
+    assert loaded.threshold == 0.5
