@@ -34,6 +34,7 @@ USAGE = """usage: wenmai {run,train,eval,bench} ...
   wenmai bench job [--sizes N...] [-- run flags]             the whole job: time, memory, stages
   wenmai bench encoders [--seeds S...]                       encoder variants -> docs/encoders.md
   wenmai bench cluster-titles --run OUT                      which cluster title reads better
+  wenmai bench clusterers [--files F...]                     InfoMap vs k-means, HDBSCAN, UMAP
   wenmai bench report [--sections ...]                       all of them -> docs/benchmarks.md
 """
 
@@ -50,6 +51,7 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "efficiency": ("wenmai.benchmarks.efficiency", "main"),
               "report": ("wenmai.benchmarks.report", "main"),
               "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main"),
+              "clusterers": ("wenmai.benchmarks.clusterers", "main"),
               "title-lengths": ("wenmai.benchmarks.title_lengths", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
               "encoder": ("wenmai.cli.evaluate", "encoder"),
