@@ -178,14 +178,18 @@ def previous_doc(row: dict, lexical_dims: int) -> tuple[str, PreviousDoc]:
 
 
 class ReadPreviousRun(beam.PTransform):
-    """PBegin -> {"documents": (doc_id, PreviousDoc), "topics": `topics` rows} of a previous run."""
+    """PBegin -> {"documents": (doc_id, PreviousDoc), "topics": `topics` rows} of a previous run
+    (both empty for None: a first run)."""
 
-    def __init__(self, previous: PreviousRun, lexical_dims: int):
+    def __init__(self, previous: Optional[PreviousRun], lexical_dims: int):
         super().__init__()
         self._previous = previous
         self._lexical_dims = lexical_dims
 
     def expand(self, pbegin):
+        if self._previous is None:
+            return {"documents": pbegin | "NoDocuments" >> beam.Create([]),
+                    "topics": pbegin | "NoTopics" >> beam.Create([])}
         path = self._previous.path
         documents = (pbegin
                      | "ReadDocuments" >> beam.io.ReadFromParquet(_tables(path, "documents"),

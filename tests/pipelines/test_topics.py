@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 
-from wenmai.pipelines.previous import PreviousDoc, PreviousRun, semantic_part, text_hash
+from wenmai.pipelines.previous import PreviousDoc, semantic_part, text_hash
 from wenmai.pipelines.topics import (ClusterInfo, PreviousIndex, TopicConfig, TrackTopics,
                                      best_one_to_one, components, containment, find_duplicates,
                                      fingerprint, match_topics, relation)
@@ -212,8 +212,8 @@ def run_track(directory, documents, clusters, previous, run_date, previous_run_d
         if previous is not None:
             inputs["previous_documents"] = p | "PrevDocs" >> beam.Create(previous[0])
             inputs["previous_topics"] = p | "PrevTopics" >> beam.Create(previous[1])
-        before = None if previous_run_date is None else PreviousRun("-", previous_run_date)
-        result = inputs | TrackTopics(run_date, CONFIG, lexical_dims=2, previous=before)
+        result = inputs | TrackTopics(run_date, CONFIG, lexical_dims=2,
+                                      previous_run_date=previous_run_date)
         for name, pcoll in result.items():
             _ = (pcoll | f"Json_{name}" >> beam.Map(json.dumps, ensure_ascii=False)
                  | f"Write_{name}" >> beam.io.WriteToText(str(directory / name)))
