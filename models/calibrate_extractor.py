@@ -41,6 +41,9 @@ log = logging.getLogger("wenmai.train.extractor")
 @dataclass(frozen=True)
 class CalibrationConfig:
     negatives: int = 3  # untyped word n-grams per training sentence, as the NONE class
+    # typed spans grown by the word before or after them (总裁张三 for 张三), as NONE: the
+    # filter then also rejects spans that swallow a title or a neighbouring word
+    boundary_negatives: bool = True
     c: float = 1.0  # inverse L2 strength of the span type classifier
     min_shares: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)  # type filter grid (0: off)
     subject_thresholds: tuple[float, ...] = (0.35, 0.45, 0.55)  # subject pointer grid
@@ -91,6 +94,28 @@ def _negatives(text: str, tokens: Sequence[str], spans, k: int, rng: random.Rand
     return rng.sample(out, min(k, len(out)))
 
 
+def _grown(text: str, tokens: Sequence[str], spans, rng: random.Random):
+    """Each typed span grown by one whole word on one side (chosen at random), when that word
+    has no punctuation and the grown span is not itself a typed span.
+
+    Example: "总裁张三说" with tokens (总裁, 张三, 说) and the span 张三 -> 总裁张三 or 张三说.
+    """
+    bounds = np.cumsum([0] + [len(w) for w in tokens]).tolist()
+    starts, ends = set(bounds[:-1]), set(bounds[1:])
+    out = []
+    for a, b in spans:
+        if a not in starts or b not in ends:
+            continue
+        i, j = bounds.index(a), bounds.index(b)
+        sides = [(bounds[i - 1], b)] if i > 0 else []
+        sides += [(a, bounds[j + 1])] if j + 1 < len(bounds) else []
+        sides = [(x, y) for x, y in sides if (x, y) not in spans
+                 and not _NOT_IN_NAMES & set(text[x:y]) and text[x:y].strip() == text[x:y]]
+        if sides:
+            out.append(rng.choice(sides))
+    return out
+
+
 def fit_type_classifier(rows: Sequence[dict], max_len: int, cfg: CalibrationConfig, seed: int):
     """The span type classifier from raw train-role rows {"text", "spo_list"}."""
     import jieba
@@ -104,7 +129,8 @@ def fit_type_classifier(rows: Sequence[dict], max_len: int, cfg: CalibrationConf
         for (a, b), kind in spans.items():
             feats.append(span_features(text, tokens, a, b, tags))
             labels.append(kind)
-        for a, b in _negatives(text, tokens, spans, cfg.negatives, rng):
+        grown = _grown(text, tokens, spans, rng) if cfg.boundary_negatives else []
+        for a, b in _negatives(text, tokens, spans, cfg.negatives, rng) + grown:
             feats.append(span_features(text, tokens, a, b, tags))
             labels.append(NONE)
     log.info("span types: %d spans %s", len(labels), dict(Counter(labels).most_common()))

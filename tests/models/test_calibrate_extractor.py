@@ -92,3 +92,15 @@ def test_calibrate_writes_choices_the_loader_uses(tmp_path):
     loaded, _ = load_extractor(out)
     assert loaded.type_filter is not None and loaded.type_filter.min_share in (0.0, 0.5)
     assert loaded.threshold == 0.5
+
+
+def test_grown_spans_take_one_whole_neighbouring_word():
+    import random
+
+    from wenmai.models.calibrate_extractor import _grown
+
+    text, tokens = "总裁张三说，", ("总裁", "张三", "说", "，")
+    grown = {tuple(_grown(text, tokens, {(2, 4): "人物"}, random.Random(s))[0]) for s in range(20)}
+    assert grown == {(0, 4), (2, 5)}  # 总裁张三 or 张三说, never across the comma
+    assert _grown(text, tokens, {(3, 4): "人物"}, random.Random(0)) == []  # not on word bounds
+    assert _grown("张三，", ("张三", "，"), {(0, 2): "人物"}, random.Random(0)) == []
