@@ -46,7 +46,7 @@ from typing import Iterable, Optional, Sequence
 import apache_beam as beam
 import numpy as np
 
-from wenmai.pipelines.previous import PreviousDoc, semantic_part, text_hash
+from wenmai.pipelines.previous import PreviousDoc, PreviousRun, semantic_part, text_hash
 
 STATS = "topics"  # the stats name of the matching's figures (manifest "topics")
 
@@ -77,6 +77,29 @@ class TopicConfig:
     # ... searched among the 10 previous documents with the highest semantic cosine, at least
     # this (cosine alone does not separate: distinct stories reached 0.989, edited ones 0.37)
     near_duplicate_cosine: float = 0.8
+
+
+def check_topic_config(config: TopicConfig) -> None:
+    """Fails fast (UsageError: exit 2, before any work) on values the matching cannot use."""
+    from wenmai.config import UsageError
+
+    if not -1 <= config.centroid_match <= 1:
+        raise UsageError("--centroid-match must lie in [-1, 1]")
+    if not 0 < config.near_duplicate <= 1 or not -1 <= config.near_duplicate_cosine <= 1:
+        raise UsageError("--near-duplicate must lie in (0, 1], --near-duplicate-cosine in [-1, 1]")
+    if config.return_days < 0 or config.centroid_keywords < 0 or config.carry_boost < 0:
+        raise UsageError("--return-days, --centroid-keywords and --carry-boost must not be negative")
+    if not 0 <= config.carry_damp <= 1:
+        raise UsageError("--carry-damp must lie in [0, 1]")
+
+
+@dataclass(frozen=True)
+class TopicRun:
+    """What one run's topic steps need: its date, the settings, and the run it continues."""
+
+    run_date: str  # YYYY-MM-DD
+    config: TopicConfig = TopicConfig()
+    previous: Optional[PreviousRun] = None  # None: a first run (every cluster a new topic)
 
 
 # --------------------------------------------------------------------------------------------------

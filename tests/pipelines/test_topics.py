@@ -277,3 +277,14 @@ def test_track_topics_with_empty_previous_run_counts_everything_new(tmp_path):
     out = run_track(tmp_path, DAY1_DOCS, DAY1_CLUSTERS, ([], []), "2026-06-01", "2026-05-31")
     assert sorted(r["topic_id"] for r in out["documents"]) == [0, 0, 1]
     assert dict(out["stats"])["topics"]["births"] == 2
+
+
+def test_settings_the_matching_cannot_use_are_refused():
+    from wenmai.config import UsageError
+    from wenmai.pipelines.topics import check_topic_config
+
+    check_topic_config(TopicConfig())
+    for bad in ({"carry_damp": 1.5}, {"near_duplicate": 0.0}, {"return_days": -1},
+                {"centroid_match": 2.0}):
+        with pytest.raises(UsageError):
+            check_topic_config(dataclasses.replace(TopicConfig(), **bad))
