@@ -18,11 +18,14 @@ starts a new one, and the id stays with the topic. How a cluster finds its topic
    the registry that is still unclaimed and was last seen at most `return_days` before this run,
    not only yesterday's: cosine at least `centroid_match` and at least `centroid_keywords`
    keywords in common (the encoder finds most news alike: cosine alone matched unrelated
-   stories), again one to one, highest cosine first. This
-   is how a topic comes back after a pause (relation `return`) and how daily runs over disjoint
-   inputs (no document seen twice) keep their topics at all.
+   stories), again one to one, highest cosine first. This is how a topic comes back after a
+   pause (relation `return`) and how daily runs over disjoint inputs (no document seen twice)
+   keep their topics at all.
 3. Otherwise a **new** topic: the next id after the largest ever given (the registry keeps every
    topic, dormant ones included, so ids are never reused), in cluster_id order.
+
+Matching can only keep what the clustering keeps: before InfoMap, `CarryTopics`
+(`wenmai.pipelines.carry`) weighs the graph towards the previous run's topics.
 
 Everything is a function of (this run's clusters, the previous run's tables, `TopicConfig`), with
 deterministic tie-breaks, so rerunning a day with the same previous run gives the same ids.
@@ -40,7 +43,7 @@ search holds the previous run's semantic vectors and texts on one worker (like B
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import Iterable, Optional, Sequence
 
 import apache_beam as beam
@@ -69,7 +72,7 @@ class TopicConfig:
     # times (`wenmai.pipelines.carry`): on 8 consecutive 7-day news windows, stability 0.81
     # without (0, 0), 0.925 at (1, 0), 0.965 at (2, 0.5), 0.965 at (4, 0)
     carry_boost: float = 2.0
-    carry_damp: float = 0.5
+    carry_damp: float = 0.5  # see --carry-boost; 0 leaves edges across previous topics alone
     # a new document repeats a previous run's document when this share of the shorter text's
     # character bigrams occurs in the other (lengths within 2x): lightly edited news stories
     # scored 0.95 or more, the closest distinct story 0.78 at most (544 stories)
