@@ -9,6 +9,8 @@ ReadCorpus ─► CleanText ─► Segment ─┬─► EncodeSentences ─► B
 `build_pipeline` only composes the stages; each lives in its own module with its own tests.
 Models come in as Beam `ModelHandler`s, so tests pass small fake or random ones; a step whose
 handler is None (`--no-titles`, `--no-triples`) is left out, and its table columns stay empty.
+With a `progress_dir` (local runners), small counting side branches (`CountProgress`) let the
+driver print how far the run has got.
 """
 from __future__ import annotations
 
@@ -24,11 +26,21 @@ from wenmai.pipelines.cluster import ClusterInfomap
 from wenmai.pipelines.embed import EncodeSentences
 from wenmai.pipelines.extract import Extract
 from wenmai.pipelines.graph import BuildKnnGraph
+from wenmai.pipelines.progress import CountProgress
 from wenmai.pipelines.read import ReadCorpus
 from wenmai.pipelines.segment import Segment
 from wenmai.pipelines.summarize import Summarize
 from wenmai.pipelines.title import Title
 from wenmai.pipelines.write import WriteTables
+
+
+# The named stages, in the order they run: the manifest's stage_seconds lists these and no
+# helper step. PROGRESS_STEPS: the progress line's counters, each with its stage.
+STAGES = ("ReadCorpus", "CleanText", "Segment", "EncodeSentences", "BuildKnnGraph",
+          "ClusterInfomap", "Title", "Extract", "Summarize", "WriteTables")
+PROGRESS_STEPS = {"read": "ReadCorpus", "cleaned": "CleanText", "embedded": "EncodeSentences",
+                  "titled": "Title", "triples": "Extract", "clustered": "ClusterInfomap",
+                  "documents": "Summarize"}
 
 
 @dataclass(frozen=True)
@@ -41,36 +53,50 @@ class Handlers:
 
 
 def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
-                   handlers: Handlers, directory: str) -> None:
-    """Adds the whole job to `p`, writing its tables under `directory`."""
+                   handlers: Handlers, directory: str, progress_dir: Optional[str] = None) -> dict:
+    """Adds the whole job to `p`, writing its tables under `directory`; returns the write
+    results ({table: PCollection of file names})."""
+    def progress(pcoll, step: str, label: str = "") -> None:
+        if progress_dir is not None:
+            _ = pcoll | f"Progress_{label or step}" >> CountProgress(progress_dir, step)
+
     read = p | "ReadCorpus" >> ReadCorpus(paths, config.read)
+    progress(read.records, "read", "read_records")
+    progress(read.dead_letter, "read", "read_dead_letters")
     cleaned = read.records | "CleanText" >> CleanText(config.read)
+    progress(cleaned["docs"], "cleaned")
     docs = cleaned["docs"] | "Segment" >> Segment()
-    embedded = docs | "EncodeSentences" >> EncodeSentences(handlers.encoder, config.inference)
+    embedded = docs | "EncodeSentences" >> EncodeSentences(handlers.encoder, config.inference,
+                                                           config.embed)
     graph = embedded["embeddings"] | "BuildKnnGraph" >> BuildKnnGraph(config.graph)
     clusters = graph | "ClusterInfomap" >> ClusterInfomap(config.cluster)
-    stats = [graph | "GraphStats" >> beam.Map(lambda g: ("graph", g.stats)),
+    progress(embedded["embeddings"], "embedded")
+    progress(clusters.assignments, "clustered")
+    stats = [read.stats, graph | "GraphStats" >> beam.Map(lambda g: ("graph", g.stats)),
              clusters.stats | "ClusterStats" >> beam.Map(lambda s: ("cluster", s))]
     to_summarize = [docs, embedded["embeddings"], embedded["errors"], clusters.assignments]
     if handlers.titler is not None:
         titled = docs | "Title" >> Title(handlers.titler, config.inference,
                                              config.title.title_min_chars)
         to_summarize.append(titled["titles"])
+        progress(titled["titles"], "titled")
         stats.append(titled["stats"])
     triples = p | "NoTriples" >> beam.Create([])
     if handlers.extractor is not None:
         extracted = docs | "Extract" >> Extract(handlers.extractor, config.extract.sentence_chars,
                                                 config.inference)
         triples = extracted["triples"]
+        progress(triples, "triples")
         stats.append(extracted["stats"])
     summary = tuple(to_summarize) | "Summarize" >> Summarize(config.segment)
+    progress(summary["documents"], "documents")
 
     dead_letters = (
         (read.dead_letter, cleaned["dead_letter"], summary["dead_letter"])
         | "AllDeadLetters" >> beam.Flatten()
         | "DeadLetterRows" >> beam.Map(lambda d: d.as_row())
     )
-    _ = {
+    return {
         "documents": summary["documents"],
         "triples": triples,
         "edges": graph | "EdgeRows" >> beam.FlatMap(lambda g: g.edge_rows()),

@@ -1,9 +1,10 @@
 """WriteTables: row dicts per table -> `<dir>/<table>/part-SSSSS-of-NNNNN.parquet`.
 
 Every table is written with its schema from `wenmai.schemas` (never inferred), so even an empty
-table reads back with the right columns. Run statistics from the global steps (graph, InfoMap)
+table reads back with the right columns. Run statistics (per input file, graph, InfoMap, ...)
 go to `<dir>/_stats/` as JSON lines for the manifest, which the driver writes after the
-pipeline has finished (see `wenmai.manifest`).
+pipeline has finished (see `wenmai.manifest`). `WriteTables` returns the written file names per
+table (Beam's write results), so the pipeline stays an ordinary graph any runner can serialise.
 """
 from __future__ import annotations
 
@@ -12,9 +13,7 @@ import json
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from wenmai.schemas import TABLES
-
-STATS_DIR = "_stats"
+from wenmai.schemas import STATS_DIR, TABLES
 
 
 def table_prefix(directory: str, table: str) -> str:
@@ -54,7 +53,9 @@ class WriteStats(beam.PTransform):
 
 
 class WriteTables(beam.PTransform):
-    """{table name: PCollection of row dicts, "stats": (name, dict)} -> files under directory."""
+    """{table name: PCollection of row dicts, "stats": (name, dict)} -> files under directory.
+
+    Returns {table name (or "stats"): PCollection of the file names written}."""
 
     def __init__(self, directory: str):
         super().__init__()
@@ -64,9 +65,6 @@ class WriteTables(beam.PTransform):
         unknown = set(tables) - set(TABLES) - {"stats"}
         if unknown:
             raise ValueError(f"no schema for tables {sorted(unknown)}")
-        for name, rows in tables.items():
-            if name == "stats":
-                rows | "WriteStats" >> WriteStats(self._directory)
-            else:
-                rows | f"Write_{name}" >> WriteTable(self._directory, name)
-        return beam.pvalue.PDone(next(iter(tables.values())).pipeline)
+        return {name: rows | "WriteStats" >> WriteStats(self._directory) if name == "stats"
+                else rows | f"Write_{name}" >> WriteTable(self._directory, name)
+                for name, rows in tables.items()}

@@ -3,7 +3,8 @@
 `TABLES` maps a table name to its schema; writers always pass the schema explicitly (no
 inference from the first record), so an empty table still has the right columns and types.
 """
-from wenmai.schemas.tables import (CLUSTERS, DEAD_LETTER, DOCUMENTS, EDGES, TABLES, TRIPLES,
-                                   validate_rows)
+from wenmai.schemas.tables import (CLUSTERS, DEAD_LETTER, DOCUMENTS, EDGES, STATS_DIR, TABLES,
+                                   TRIPLES, validate_rows)
 
-__all__ = ["CLUSTERS", "DEAD_LETTER", "DOCUMENTS", "EDGES", "TABLES", "TRIPLES", "validate_rows"]
+__all__ = ["CLUSTERS", "DEAD_LETTER", "DOCUMENTS", "EDGES", "STATS_DIR", "TABLES", "TRIPLES",
+           "validate_rows"]

@@ -15,9 +15,10 @@ def _field(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> p
 
 
 DOCUMENTS = pa.schema([
-    _field("doc_id", pa.string(), "stable id: given by the input, else <source>:<position>"),
-    _field("source", pa.string(), "input file the record came from"),
-    _field("position", pa.int64(), "0-based record index inside the source file"),
+    _field("doc_id", pa.string(), "stable id: given by the input, else <source>:<position>, with "
+           "source the normalised absolute path or URI"),
+    _field("source", pa.string(), "input file the record came from (absolute path or URI)"),
+    _field("position", pa.int64(), "1-based record number in the source (the line of a .txt/.jsonl)"),
     _field("text", pa.string(), "cleaned text (NFKC, control characters removed, whitespace collapsed)"),
     _field("n_chars", pa.int32(), "characters in text"),
     _field("truncated", pa.bool_(), "text was cut to the configured maximum length"),
@@ -58,12 +59,17 @@ CLUSTERS = pa.schema([
 ])
 
 DEAD_LETTER = pa.schema([
-    _field("source", pa.string(), "input file"),
-    _field("position", pa.int64(), "0-based record index inside the source (-1: the whole file)"),
+    _field("source", pa.string(), "input file (absolute path or URI)"),
+    _field("position", pa.int64(), "1-based record number inside the source (0: the whole file)"),
     _field("stage", pa.string(), "pipeline stage that rejected the record"),
     _field("reason", pa.string(), "machine-readable reason, e.g. empty, invalid_utf8, bad_json"),
     _field("raw", pa.string(), "the record as read, truncated", nullable=True),
 ])
+
+# Where the pipeline leaves its own statistics (per input file, graph, InfoMap, ...) for the driver
+# to read into the manifest; removed before publishing. Here, beside the tables, so the writer and
+# the manifest share it without importing each other.
+STATS_DIR = "_stats"
 
 TABLES: dict[str, pa.Schema] = {
     "documents": DOCUMENTS,

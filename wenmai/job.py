@@ -5,15 +5,28 @@ Our own flags become a typed `PipelineConfig`; every other flag goes to Beam's
 written to a hidden staging location and published only after the manifest is written, with
 `_SUCCESS` last (`wenmai.output`: one directory rename locally, object moves on gs://), so a run
 killed midway never leaves an output that looks complete.
+
+A run that finishes but should not be trusted is not published either: no documents, more dead
+letters than `--max-dead-letter-share` of the records read, or records read (counted from the
+data, per input file) != documents + dead letters. It raises `RunFailed` (exit code 1 in
+`wenmai.cli`) with one line naming the top dead-letter reasons; its manifest (status "failed")
+and report stay in the hidden staging directory until the next run of that output. Ctrl-C
+removes the staging directory (exit code 130).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import difflib
 import json
 import logging
 import os
+import shutil
+import signal
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -28,19 +41,42 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from wenmai import manifest
 from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.config import (KNN_MODES, LENGTH_BUCKETS, ClusterConfig, ExtractConfig, GraphConfig,
-                           InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig, TitleConfig,
-                           UsageError, to_dict)
+                           EmbedConfig, InferenceConfig, PipelineConfig, ReadConfig, SegmentConfig,
+                           TitleConfig, UsageError, to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.output import MANIFEST, output_for
 from wenmai.pipelines.cluster import ENGINES
-from wenmai.pipelines.pipeline import Handlers, build_pipeline
-from wenmai.pipelines.read import expand_inputs
+from wenmai.pipelines.pipeline import PROGRESS_STEPS, STAGES, Handlers, build_pipeline
+from wenmai.pipelines.read import FILE_STATS, absolute_path, expand_inputs
+from wenmai.progress import Progress
+from wenmai.report import REPORT, render_report
 
 _LOGGER = logging.getLogger(__name__)
 
 # In-process and fast for batch jobs; honours --direct_running_mode. (The DirectRunner would
 # first try to fetch the Prism runner, and falls back to a slower engine for stateful batching.)
 DEFAULT_RUNNER = "FnApiRunner"
+
+
+# Runners whose workers never share this machine's disk: no progress counters there.
+REMOTE_RUNNERS = ("DataflowRunner", "TestDataflowRunner")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The run as a whole: when it counts as failed, and what it prints while it runs."""
+
+    # A run whose dead letters are more than this share of the records read fails (exit 1) and is
+    # not published. 0.5 = more dead letters than documents: what a wrong --text-field or input
+    # format gives, while a .txt with blank lines between paragraphs stays at or below it.
+    # 1.0 fails only on no documents at all.
+    max_dead_letter_share: float = 0.5
+    quiet: bool = False  # no progress lines or stage log on stderr (errors still print)
+    progress_secs: float = 10.0  # seconds between progress lines on local runners
+
+
+class RunFailed(Exception):
+    """The pipeline finished, but its output is not published (exit code 1)."""
 
 
 @dataclass(frozen=True)
@@ -63,14 +99,46 @@ def build_parser() -> ArgumentParser:
                         "re-running a published run id replaces it")
     parser.add_argument("--run-date", default=None, help="YYYY-MM-DD: publish to "
                         "OUTPUT/run_date=YYYY-MM-DD/ (a date-partitioned layout for schedules)")
-    for cls in (ReadConfig, SegmentConfig, InferenceConfig, TitleConfig, ExtractConfig,
-                GraphConfig, ClusterConfig):
+    for cls in (RunConfig, ReadConfig, SegmentConfig, InferenceConfig, TitleConfig, ExtractConfig,
+                EmbedConfig, GraphConfig, ClusterConfig):
         add_dataclass_args(parser, cls)
     return parser
 
 
+def beam_parser() -> argparse.ArgumentParser:
+    """The parser Beam's own PipelineOptions use (every registered options class)."""
+    try:
+        from apache_beam.options.pipeline_options import _BeamArgumentParser as BeamParser
+    except ImportError:  # a private name; plain argparse parses the same flags
+        BeamParser = argparse.ArgumentParser
+    parser = BeamParser(allow_abbrev=False)
+    classes = {str(cls): cls for cls in PipelineOptions.__subclasses__()}
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    return parser
+
+
+def check_beam_args(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
+    """Flags we do not know go to Beam, but only those Beam knows: Beam itself warns about an
+    unknown one and ignores it, which lets a typo (`--tittle-beam-size 2`) pass silently."""
+    parser = beam_parser()
+    _, unknown = parser.parse_known_args(beam_args)
+    if not unknown:
+        return
+    flag = unknown[0]
+    if not flag.startswith("-"):
+        raise UsageError(f"unexpected argument {flag!r} (inputs come first, together: "
+                         f"wenmai run INPUT... --output DIR [options])")
+    known = [o for p in (ours, parser) for a in p._actions for o in a.option_strings]
+    close = difflib.get_close_matches(flag.split("=", 1)[0], known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise UsageError(f"unknown option {flag.split('=', 1)[0]} (neither wenmai's nor Beam's){hint}")
+
+
 def parse_args(argv: Optional[list[str]]) -> tuple[argparse.Namespace, PipelineConfig, list[str]]:
-    args, beam_args = build_parser().parse_known_args(argv)
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    check_beam_args(beam_args, parser)
     config = PipelineConfig(
         inputs=tuple(args.inputs), output=args.output, models_dir=args.models,
         read=dataclass_from_args(ReadConfig, args),
@@ -80,6 +148,7 @@ def parse_args(argv: Optional[list[str]]) -> tuple[argparse.Namespace, PipelineC
         extract=dataclass_from_args(ExtractConfig, args),
         graph=dataclass_from_args(GraphConfig, args),
         cluster=dataclass_from_args(ClusterConfig, args),
+        embed=dataclass_from_args(EmbedConfig, args),
     )
     return args, config, beam_args
 
@@ -198,16 +267,80 @@ def model_manifest(config: PipelineConfig) -> dict:
     return out
 
 
+def failure(balance: dict, reasons: list[dict], max_share: float) -> Optional[str]:
+    """Why a finished run must not be published, in one line; None when it may be.
+
+    Example: failure({"records_read": 32, "documents": 0, "dead_letter": 32, "balanced": True},
+    [{"stage": "read", "reason": "missing_field", "count": 32, "label": "missing_field: text"}],
+    0.5) == "no documents from 32 records; dead letters: missing_field: text x32 (read)"
+    """
+    read, docs, dead = balance["records_read"], balance["documents"], balance["dead_letter"]
+    if not balance["balanced"]:
+        return (f"records read ({read}) != documents + dead letters ({docs} + {dead}); "
+                f"dead letters: {manifest.top_reasons(reasons)}")
+    if docs == 0:
+        return f"no documents from {read} records; dead letters: {manifest.top_reasons(reasons)}"
+    if dead > max_share * read:
+        return (f"{dead} of {read} records are dead letters ({dead / read:.0%}, more than "
+                f"--max-dead-letter-share {max_share:g}): {manifest.top_reasons(reasons)}")
+    return None
+
+
+def progress_dir_for(runner: Optional[str], run_config: RunConfig) -> Optional[str]:
+    """A fresh local directory for the progress counters, or None: --quiet, or a runner whose
+    workers do not share this machine's disk."""
+    if run_config.quiet or (runner or "").split(".")[-1] in REMOTE_RUNNERS:
+        return None
+    logging.getLogger("wenmai.progress").setLevel(logging.INFO)
+    return tempfile.mkdtemp(prefix="wenmai-progress-")
+
+
+@contextlib.contextmanager
+def interrupt_flag():
+    """Yields a dict whose "hit" turns True on Ctrl-C (SIGINT), which still raises
+    KeyboardInterrupt. Beam re-raises an interrupt inside a step as a RuntimeError, so the flag,
+    not the exception type, says the user stopped the run; Beam's threads then report their
+    broken bundles, which is noise once the run is being abandoned, so logging is switched off
+    (the process exits right after: exit code 130 in `wenmai.cli`)."""
+    state = {"hit": False}
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is signal.SIG_IGN:
+        yield state  # signals reach the main thread only; an ignored SIGINT stays ignored
+        return
+
+    def on_interrupt(signum, frame):
+        state["hit"] = True
+        logging.disable(logging.CRITICAL)
+        threading.excepthook = lambda args: None
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline] = None,
         handlers: Optional[Handlers] = None, clock: Callable[[], float] = time.time) -> RunSummary:
-    """Runs the job; `test_pipeline` and `handlers` are seams for tests (fake models)."""
+    """Runs the job; `test_pipeline` and `handlers` are seams for tests (fake models).
+
+    Raises UsageError before any work (exit 2), RunFailed when the run finished but is not
+    published (exit 1), KeyboardInterrupt after removing the staging directory (exit 130)."""
     args, config, beam_args = parse_args(argv)
+    run_config = dataclass_from_args(RunConfig, args)
+    if not 0 <= run_config.max_dead_letter_share <= 1:
+        raise UsageError("--max-dead-letter-share must lie in [0, 1]")
     check_config(config, check_models=False)  # the cheap checks first, the inputs, then models
+    # Absolute paths (or URIs) from here on: workers may run in another directory or machine.
+    config = dataclasses.replace(config, inputs=tuple(absolute_path(p) for p in config.inputs),
+                                 output=absolute_path(config.output))
     try:
         paths = expand_inputs(list(config.inputs))
     except ValueError as e:
         raise UsageError(str(e)) from e
-    if handlers is None:
+    injected = handlers is not None
+    if not injected:
         check_config(config, check_models=True)
     config = resolve_knn(config, paths)
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
@@ -218,51 +351,89 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     options = PipelineOptions(beam_args)
     if not options.view_as(StandardOptions).runner and test_pipeline is None:
         options.view_as(StandardOptions).runner = DEFAULT_RUNNER
+    # Worker processes (multi_processing, the infomap child) start with `python -m`, which puts
+    # the working directory first on sys.path: from a source checkout, its `wenmai/` folder would
+    # shadow the installed package. Python 3.11+ leaves it out with this set.
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
+    progress_dir = progress_dir_for(options.view_as(StandardOptions).runner, run_config)
     started = clock()
-    try:
-        p = test_pipeline or beam.Pipeline(options=options)
-        build_pipeline(p, paths, config, handlers or default_handlers(config), staging)
-        result = p.run()
-        result.wait_until_finish()
-        seconds = clock() - started
+    with interrupt_flag() as interrupted:
+        try:
+            p = test_pipeline or beam.Pipeline(options=options)
+            handlers = handlers or default_handlers(config)
+            build_pipeline(p, paths, config, handlers, staging, progress_dir)
+            labels = {part.full_label for part in p.transforms_stack[0].parts}
+            steps = {step: stage for step, stage in PROGRESS_STEPS.items() if stage in labels}
+            with (Progress(progress_dir, steps, interval=run_config.progress_secs) if progress_dir
+                  else contextlib.nullcontext()):
+                result = p.run()
+                result.wait_until_finish()
+            finished = clock()
 
-        counts = manifest.count_rows(staging)
-        counters = manifest.stage_counters(result)
-        records_read = counters.get("wenmai.read/records", 0) + counters.get("wenmai.read/rejected", 0)
-        balance = manifest.check_balance(records_read, counts)
-        stats = manifest.read_stats(staging)
-        target.remove(manifest.STATS_DIR)
-        record = {
-            "run_id": run_id,
-            "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-            "seconds": round(seconds, 3),
-            "inputs": paths,
-            "output": output,
-            "run_date": args.run_date,
-            "counts": counts,
-            "balance": balance,
-            "stages": counters,
-            "stage_seconds": manifest.stage_seconds(result),  # per top-level step, all workers
-            "graph": stats.get("graph", {}),
-            "clusters": stats.get("cluster", {}),
-            "titles": stats.get("title"),  # failed batches leave titles null: counted here
-            "extraction": stats.get("extract"),  # sentences, and failed ones with reasons
-            "models": (model_manifest(config) if handlers is None else
-                       {k: "injected" for k, v in vars(handlers).items() if v is not None}),
-            "parameters": to_dict(config),
-            "beam_options": beam_args,
-            "versions": manifest.package_versions(),
-        }
-        target.write_text(MANIFEST, json.dumps(record, ensure_ascii=False, indent=2))
-        if not balance["balanced"]:
-            raise RuntimeError(f"records read ({records_read}) != documents + dead letters "
-                               f"({balance['documents']} + {balance['dead_letter']}); output kept "
-                               f"unpublished in {staging}")
-        target.publish()  # writes _SUCCESS last
-    except BaseException:
-        _LOGGER.error("run %s failed; partial output left in %s", run_id, staging)
-        raise
+            counts = manifest.count_rows(staging)
+            stats = manifest.read_stats(staging)
+            files = stats.get(FILE_STATS, [])
+            balance = manifest.check_balance(sum(f["records"] for f in files), counts)
+            reasons = manifest.dead_letter_reasons(staging)
+            why = failure(balance, reasons, run_config.max_dead_letter_share)
+            target.remove(manifest.STATS_DIR)
+            record = {
+                "run_id": run_id,
+                "status": "failed" if why else "published",
+                "failure": why,
+                "started_at": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+                "finished_at": datetime.fromtimestamp(finished, timezone.utc).isoformat(),
+                "seconds": round(finished - started, 3),
+                "inputs": manifest.input_files(paths, files),
+                "output": output,
+                "run_date": args.run_date,
+                "counts": counts,
+                "balance": balance,
+                "dead_letters": {"total": balance["dead_letter"], "by_stage": manifest.by_stage(reasons),
+                                 "by_reason": reasons},
+                "stages": manifest.stage_counters(result),  # runner metrics, where reported
+                # our named steps only, summed over workers; empty where the runner reports no times
+                "stage_seconds": manifest.stage_seconds(result, [s for s in STAGES if s in labels]),
+                "graph": _one(stats, "graph") or {},
+                "clusters": _one(stats, "cluster") or {},
+                "titles": _one(stats, "title"),  # failed batches leave titles null: counted here
+                "extraction": _one(stats, "extract"),  # sentences, and failed ones with reasons
+                "models": (model_manifest(config) if not injected else
+                           {k: "injected" for k, v in vars(handlers).items() if v is not None}),
+                "parameters": {**to_dict(config), "run": to_dict(run_config)},
+                "beam_options": beam_args,
+                "versions": manifest.package_versions(),
+            }
+            target.write_text(MANIFEST, json.dumps(record, ensure_ascii=False, indent=2))
+            try:
+                target.write_text(REPORT, render_report(staging, record))
+            except Exception as e:  # the tables are the product; a report bug must not lose them
+                _LOGGER.warning("report.html not written: %s: %s", type(e).__name__, e)
+            if why:
+                raise RunFailed(f"run {run_id} failed: {why}; nothing published (manifest.json and "
+                                f"report.html kept in {staging} until the next run of this output)")
+            target.publish()  # writes _SUCCESS last
+        except KeyboardInterrupt:
+            target.discard()
+            raise
+        except RunFailed:
+            raise
+        except BaseException:
+            if interrupted["hit"]:  # Ctrl-C, re-raised by Beam as another exception
+                target.discard()
+                raise KeyboardInterrupt from None
+            _LOGGER.error("run %s failed; partial output left in %s", run_id, staging)
+            raise
+        finally:
+            if progress_dir is not None:
+                shutil.rmtree(progress_dir, ignore_errors=True)
     return RunSummary(output, record, result)
+
+
+def _one(stats: dict[str, list], name: str):
+    """The value of a stats name that one global step writes once (the last, if repeated)."""
+    values = stats.get(name)
+    return values[-1] if values else None
 
 
 def print_summary(summary: RunSummary, top: int = 8) -> None:

@@ -93,14 +93,15 @@ def _decode(source: str, position: int, line: bytes) -> Union[str, DeadLetter]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as e:
         return DeadLetter(source, position, STAGE, f"invalid_utf8: byte {e.start}", _raw(line))
-    if position == 0:
+    if position == 1:
         text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark is not text
     return text
 
 
 def _lines(stream) -> Iterator[tuple[int, bytes]]:
     # readline, not iteration: Beam's decompressing file objects are not iterable.
-    for position, line in enumerate(iter(stream.readline, b"")):
+    # 1-based: position is the line number an editor shows, in doc ids and the tables alike
+    for position, line in enumerate(iter(stream.readline, b""), start=1):
         yield position, line.removesuffix(b"\n").removesuffix(b"\r")
 
 
@@ -155,11 +156,11 @@ def parse_parquet(source: str, stream, config: ReadConfig) -> Iterator[Parsed]:
     names = set(parquet.schema_arrow.names)
     if config.text_field not in names:
         # Every row is a record all the same: each one goes to the dead-letter table.
-        for position in range(parquet.metadata.num_rows):
+        for position in range(1, parquet.metadata.num_rows + 1):
             yield DeadLetter(source, position, STAGE, f"missing_column: {config.text_field}", None)
         return
     columns = [config.text_field] + ([config.id_field] if config.id_field in names else [])
-    position = 0
+    position = 1  # 1-based rows, as lines are
     for batch in parquet.iter_batches(batch_size=4096, columns=columns):
         for row in batch.to_pylist():
             value, doc_id, error = text_from_object(row, config)

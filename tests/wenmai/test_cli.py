@@ -64,3 +64,40 @@ def test_damaged_model_exits_2_naming_the_file(tiny_corpus, models_dir, tmp_path
     code = main(["run", str(tiny_corpus), "--output", str(tmp_path / "out"), "--models", str(broken)])
     assert code == 2 and "model.safetensors" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_version(capsys):
+    from importlib import metadata
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"wenmai {metadata.version('wenmai')}"
+
+
+def test_a_failed_run_exits_1_with_one_line(tmp_path, models_dir, capsys):
+    (tmp_path / "q.jsonl").write_text('{"body": "正文"}\n' * 4, encoding="utf-8")
+    code = main(["run", str(tmp_path / "q.jsonl"), "--output", str(tmp_path / "out"), "--models",
+                 str(models_dir), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith("wenmai: run ") and "no documents from 4 records" in err[0]
+    assert "missing_field: text x4 (read)" in err[0] and not (tmp_path / "out").exists()
+
+
+def _cli(*args):
+    import sys
+
+    return [sys.executable, "-c", "import sys; from wenmai.cli import main; sys.exit(main())", *args]
+
+
+def test_a_closed_pipe_is_not_a_traceback(tiny_corpus, models_dir, tmp_path):
+    """`wenmai run ... | head -0`: the reader is gone before the summary is printed."""
+    import subprocess
+
+    job = subprocess.Popen(_cli("run", str(tiny_corpus), "--output", str(tmp_path / "out"),
+                                "--models", str(models_dir), "--no-titles", "--no-triples",
+                                "--quiet"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    job.stdout.close()
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err, err
+    assert (tmp_path / "out" / "_SUCCESS").exists()

@@ -1,4 +1,5 @@
 """The whole job on a tiny corpus: accounting, schemas, publishing, runners, fakes."""
+import hashlib
 import json
 
 import numpy as np
@@ -6,7 +7,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from wenmai.job import Handlers, UsageError, run
+from wenmai.config import EmbedConfig
+from wenmai.job import Handlers, RunFailed, UsageError, run
+from wenmai.pipelines.pipeline import STAGES
 from wenmai.schemas import TABLES, validate_rows
 
 from ..pipelines.fakes import FakeEncoderHandler, FakeExtractorHandler, FakeTitlerHandler
@@ -45,8 +48,11 @@ def test_counts_balance_and_every_document_is_embedded_and_clustered(default_run
     assert sorted(d["reason"] for d in dead) == ["bad_json: Expecting property name enclosed in "
                                                   "double quotes", "empty", "empty", "missing_field: text",
                                                   "no_content"]
-    assert all(len(d["embedding"]) == 16 for d in docs)
-    assert all(isinstance(d["title"], str) and d["title_score"] <= 0 for d in docs)
+    assert all(len(d["embedding"]) == 16 + EmbedConfig().lexical_dims for d in docs)  # + TF-IDF/SVD
+    # short documents are their own title (no score); the rest are generated (a log-probability)
+    assert all(isinstance(d["title"], str) for d in docs)
+    assert all(d["title_score"] is None if d["title_source"] == "text" else d["title_score"] <= 0
+               for d in docs)
     by_id = {d["doc_id"]: d["text"] for d in docs}
     for t in tables["triples"].to_pylist():  # a random extractor: spans must still be exact
         assert by_id[t["doc_id"]][t["subject_start"]:t["subject_end"]] == t["subject"]
@@ -66,7 +72,7 @@ def test_tables_match_schemas(default_run):
         validate_rows(TABLES[name], table.to_pylist())
 
 
-def test_manifest_and_success_marker_published(default_run):
+def test_manifest_and_success_marker_published(default_run, corpus):
     out, summary = default_run
     manifest = json.loads((out / "manifest.json").read_text())
     assert (out / "_SUCCESS").exists() and not (out / "_stats").exists()
@@ -78,12 +84,32 @@ def test_manifest_and_success_marker_published(default_run):
     assert {"ReadCorpus", "EncodeSentences", "Title", "Extract", "WriteTables"} <= set(
         manifest["stage_seconds"])
     assert manifest["titles"]["failed"] == 0 and manifest["extraction"]["sentences"] > 0
+    assert manifest["status"] == "published" and manifest["failure"] is None
+    assert manifest["started_at"] <= manifest["finished_at"]
+    assert set(manifest["stage_seconds"]) <= set(STAGES)  # our named steps only
+    by_reason = {(r["stage"], r["reason"]): r["count"] for r in manifest["dead_letters"]["by_reason"]}
+    assert by_reason == {("clean", "empty"): 2, ("clean", "no_content"): 1,
+                         ("read", "bad_json"): 1, ("read", "missing_field"): 1}
+    assert manifest["dead_letters"]["by_stage"] == {"clean": 3, "read": 2}
+    news, q = manifest["inputs"]
+    assert news["path"] == str(corpus / "news.txt") and news["records"] == 12
+    assert news["bytes"] == (corpus / "news.txt").stat().st_size
+    assert news["sha256"] == hashlib.sha256((corpus / "news.txt").read_bytes()).hexdigest()
+    assert q["records"] == 3 and q["dead_letters"] == 2
+    assert (out / "report.html").exists()
 
 
-def test_same_tables_under_multi_processing(default_run, corpus, models_dir, tmp_path):
-    """Every DoFn and handler pickles to worker processes; results equal the default run's."""
+def test_same_tables_under_multi_processing(default_run, corpus, models_dir, tmp_path, monkeypatch):
+    """Every DoFn and handler pickles to worker processes; results equal the default run's.
+
+    Run from a directory holding a broken `wenmai/` package, as a source checkout's root is for a
+    plain `pip install .`: no worker process (nor the infomap child) may import it."""
     out, _ = default_run
     other = tmp_path / "mp"
+    (tmp_path / "checkout" / "wenmai").mkdir(parents=True)
+    (tmp_path / "checkout" / "wenmai" / "__init__.py").write_text(
+        "raise ImportError('imported wenmai from the working directory')\n")
+    monkeypatch.chdir(tmp_path / "checkout")
     run([str(corpus / "*"), "--output", str(other), "--models", str(models_dir), "--id-field", "id",
          "--k", "3", "--length-buckets", "off", "--direct_running_mode=multi_processing",
          "--direct_num_workers=2"])
@@ -96,8 +122,8 @@ def test_same_tables_under_multi_processing(default_run, corpus, models_dir, tmp
         if name == "documents":  # other batch-mates, other padding: float noise only
             assert np.allclose([r.pop("embedding") for r in a], [r.pop("embedding") for r in b],
                                atol=1e-5)
-            assert np.allclose([r.pop("title_score") for r in a],
-                               [r.pop("title_score") for r in b], atol=1e-4)
+            assert np.allclose([r.pop("title_score") or 0.0 for r in a],  # null: own title
+                               [r.pop("title_score") or 0.0 for r in b], atol=1e-4)
         if name == "triples":
             assert np.allclose([r.pop("score") for r in a], [r.pop("score") for r in b], atol=1e-4)
         if name == "edges":
@@ -119,7 +145,8 @@ def test_overwrite_replaces_and_failed_inference_is_dead_lettered(corpus, tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     (out / "stale.txt").write_text("old")
-    summary = run([str(corpus / "news.txt"), "--output", str(out), "--overwrite"],
+    summary = run([str(corpus / "news.txt"), "--output", str(out), "--overwrite",
+                   "--max-dead-letter-share", "1"],  # most fail on purpose here
                   handlers=Handlers(encoder=FakeEncoderHandler(fail_on="深圳")))
     assert not (out / "stale.txt").exists() and (out / "_SUCCESS").exists()
     dead = pq.read_table(out / "dead_letter").to_pylist()
@@ -145,13 +172,17 @@ def test_titles_and_triples_reach_their_tables(corpus, tmp_path):
     out = tmp_path / "out"
     handlers = Handlers(encoder=FakeEncoderHandler(), titler=FakeTitlerHandler(chars=4),
                         extractor=FakeExtractorHandler())
-    summary = run([str(corpus / "news.txt"), "--output", str(out), "--k", "3"], handlers=handlers)
+    summary = run([str(corpus / "news.txt"), "--output", str(out), "--k", "3",
+                   "--title-min-chars", "1"], handlers=handlers)  # every document to the titler
     tables = _tables(out)
     docs = tables["documents"].to_pylist()
-    assert docs and all(d["title"] == d["text"][:4] and d["title_score"] == -1.0 for d in docs)
+    generated = [d for d in docs if d["title_source"] == "generated"]
+    assert len(generated) == len(docs) - 1  # "The quick brown fox 123": not Chinese, no title
+    assert all(d["title"] == d["text"][:4] and d["title_score"] == -1.0 for d in generated)
     by_id = {d["doc_id"]: d for d in docs}
     for c in tables["clusters"].to_pylist():
-        assert c["title"] == by_id[c["representative_doc_id"]]["title"]
+        rep = by_id[c["representative_doc_id"]]
+        assert c["title"] == (rep["title"] or rep["text"])  # untitled: its text stands in
     triples = tables["triples"].to_pylist()
     # "华为公司总部位于深圳" twice (the second a duplicate): a triple for each, spans exact
     assert sorted((t["subject"], t["object"]) for t in triples) == [("华为公司", "深圳")] * 2
@@ -160,7 +191,7 @@ def test_titles_and_triples_reach_their_tables(corpus, tmp_path):
         assert text[t["subject_start"]:t["subject_end"]] == t["subject"]
         assert text[t["object_start"]:t["object_end"]] == t["object"]
     m = summary.manifest
-    assert m["titles"] == {"failed": 0, "reasons": []}
+    assert m["titles"]["failed"] == 0 and m["titles"]["reasons"] == []
     assert m["extraction"]["failed"] == 0 and m["extraction"]["sentences"] >= len(docs)
     assert m["counts"]["triples"] == 2 and m["balance"]["balanced"]
 
@@ -168,9 +199,10 @@ def test_titles_and_triples_reach_their_tables(corpus, tmp_path):
 def test_failed_titles_leave_documents_untitled_but_written(corpus, tmp_path):
     out = tmp_path / "out"
     handlers = Handlers(encoder=FakeEncoderHandler(), titler=FakeTitlerHandler(fail_on="北京"))
-    summary = run([str(corpus / "news.txt"), "--output", str(out), "--k", "3"], handlers=handlers)
+    summary = run([str(corpus / "news.txt"), "--output", str(out), "--k", "3",
+                   "--title-min-chars", "1"], handlers=handlers)  # every document to the titler
     docs = _tables(out)["documents"].to_pylist()
-    untitled = [d for d in docs if d["title"] is None]
+    untitled = [d for d in docs if d["title"] is None and not d["text"].isascii()]
     assert any("北京" in d["text"] for d in untitled)
     assert summary.manifest["titles"]["failed"] == len(untitled)
     assert summary.manifest["titles"]["reasons"] == ["inference_error: RuntimeError: cannot "
@@ -216,3 +248,57 @@ def test_object_store_publishing_end_to_end(corpus, tmp_path, monkeypatch):
     assert not (published / "_stats").exists()
     assert _tables(published)["documents"].num_rows == summary.manifest["counts"]["documents"]
     assert not [p for p in tmp_path.glob(".*tmp*/**/*") if p.is_file()]  # staging emptied
+
+
+def test_doc_ids_are_absolute_1_based_and_independent_of_how_the_path_was_typed(
+        corpus, tmp_path, monkeypatch):
+    monkeypatch.chdir(corpus)
+    ids = {}
+    for typed in ("news.txt", "./news.txt", str(corpus / "news.txt"), "*.txt"):  # a relative glob
+        out = tmp_path / f"out{len(ids)}"
+        run([typed, "--output", str(out), "--k", "3"], handlers=Handlers(encoder=FakeEncoderHandler()))
+        ids[typed] = sorted(d["doc_id"] for d in _tables(out)["documents"].to_pylist())
+    first = ids["news.txt"]
+    assert all(v == first for v in ids.values())
+    assert f"{corpus / 'news.txt'}:1" in first  # line 1 is "华为公司总部位于深圳"
+    dead = {(d["position"], d["reason"]) for d in _tables(tmp_path / "out0")["dead_letter"].to_pylist()}
+    assert dead == {(7, "empty"), (8, "empty"), (9, "no_content")}  # the lines an editor shows
+
+
+def test_a_run_without_documents_fails_and_publishes_nothing(tmp_path):
+    (tmp_path / "q.jsonl").write_text('{"body": "正文"}\n' * 32, encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(RunFailed, match=r"no documents from 32 records; dead letters: "
+                                        r"missing_field: text x32 \(read\)"):
+        run([str(tmp_path / "q.jsonl"), "--output", str(out), "--run-id", "r1"],
+            handlers=Handlers(encoder=FakeEncoderHandler()))
+    assert not out.exists()
+    kept = json.loads((tmp_path / ".out.tmp-r1" / "manifest.json").read_text())
+    assert kept["status"] == "failed" and kept["failure"].startswith("no documents")
+    assert (tmp_path / ".out.tmp-r1" / "report.html").exists()
+
+
+def test_too_many_dead_letters_fail_unless_the_share_allows_them(corpus, tmp_path):
+    args = [str(corpus / "news.txt"), "--k", "3"]  # 3 of 12 records are dead letters
+    with pytest.raises(RunFailed, match=r"3 of 12 records are dead letters \(25%, more than "
+                                        r"--max-dead-letter-share 0.2\): empty x2 \(clean\)"):
+        run(args + ["--output", str(tmp_path / "a"), "--max-dead-letter-share", "0.2"],
+            handlers=Handlers(encoder=FakeEncoderHandler()))
+    assert not (tmp_path / "a").exists()
+    summary = run(args + ["--output", str(tmp_path / "b")],  # the default, 0.5, lets 25% pass
+                  handlers=Handlers(encoder=FakeEncoderHandler()))
+    assert summary.manifest["status"] == "published"
+
+
+@pytest.mark.parametrize("flag,message", [
+    (["--tittle-beam-size", "2"], "unknown option --tittle-beam-size .*did you mean --title-beam-size"),
+    (["--max-dead-letter-share", "2"], "--max-dead-letter-share must lie in"),
+])
+def test_unknown_flags_are_errors_unless_beam_knows_them(flag, message, corpus, tmp_path):
+    with pytest.raises(UsageError, match=message):
+        run([str(corpus / "news.txt"), "--output", str(tmp_path / "o"), *flag],
+            handlers=Handlers(encoder=FakeEncoderHandler()))
+    summary = run([str(corpus / "news.txt"), "--output", str(tmp_path / "o"), "--k", "3",
+                   "--direct_num_workers=1", "--quiet"],  # Beam's own: accepted
+                  handlers=Handlers(encoder=FakeEncoderHandler()))
+    assert summary.manifest["beam_options"] == ["--direct_num_workers=1"]

@@ -18,12 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wenmai.job import UsageError, run
+from wenmai.job import RunFailed, UsageError, run
 
 
 def run_job(models_dir, out, *inputs, extra=()):
+    # Accounting is under test here, not the run's verdict: any share of dead letters may pass.
     summary = run([str(p) for p in inputs] + ["--output", str(out), "--models", str(models_dir),
-                                               "--k", "3", *extra])
+                                               "--k", "3", "--max-dead-letter-share", "1", *extra])
     docs = pq.read_table(out / "documents").to_pylist()
     dead = pq.read_table(out / "dead_letter").to_pylist()
     balance = summary.manifest["balance"]
@@ -123,8 +124,14 @@ def test_binary_file(models_dir, tmp_path):
 
     noise = random.Random(0).randbytes(3000)  # fixed bytes: the test means the same every run
     (tmp_path / "blob.txt").write_bytes(bytes(range(256)) * 40 + b"\n" + noise)
-    docs, dead, read = run_job(models_dir, tmp_path / "out", tmp_path / "blob.txt")
-    assert read >= 1 and not docs and set(reasons(dead)) <= {"binary", "invalid_utf8"}
+    with pytest.raises(RunFailed, match="no documents from"):  # nothing readable: a failed run
+        run_job(models_dir, tmp_path / "out", tmp_path / "blob.txt")
+    (staging,) = tmp_path.glob(".out.tmp-*")
+    kept = json.loads((staging / "manifest.json").read_text())
+    dead = pq.read_table(staging / "dead_letter").to_pylist()
+    assert kept["balance"]["balanced"] and kept["balance"]["documents"] == 0
+    assert kept["balance"]["records_read"] == len(dead) >= 1
+    assert set(reasons(dead)) <= {"binary", "invalid_utf8"}
 
 
 def test_gz_input(models_dir, tmp_path):
@@ -162,6 +169,8 @@ records = st.one_of(
 def test_generated_records_are_all_accounted_for(models_dir, tmp_path_factory, lines, json_lines):
     """≥ 1,000 generated records over the examples (4 x ≥ 270), raw bytes included."""
     d = tmp_path_factory.mktemp("fuzz")
+    # One sure document: a run with none fails by design (test_binary_file), not under test here.
+    lines = ["一条确定的文档"] + lines
     raw = b"\n".join(line.encode("utf-8", "surrogatepass") for line in lines) + b"\n"
     (d / "a.txt").write_bytes(raw)
     (d / "b.jsonl").write_text("\n".join(l.replace("\n", " ") for l in json_lines) + "\n",
@@ -181,7 +190,8 @@ def test_killed_run_leaves_nothing_that_looks_complete(models_dir, tmp_path):
     corpus.write_text("\n".join(f"第{i}条新闻：北京今天降温，最高气温{i % 30}度" for i in range(40_000)),
                       encoding="utf-8")
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "wenmai.cli", "run", str(corpus), "--output", str(out),
+    args = [sys.executable, "-c", "import sys; from wenmai.cli import main; sys.exit(main())",
+            "run", str(corpus), "--output", str(out),
             "--models", str(models_dir), "--run-id", "r1",
             "--no-titles", "--no-triples"]  # publishing is under test: the encoder path suffices
     job = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -200,6 +210,29 @@ def test_killed_run_leaves_nothing_that_looks_complete(models_dir, tmp_path):
     assert subprocess.run(args, capture_output=True).returncode == 0
     assert (out / "_SUCCESS").exists() and not staging.exists()
     assert json.loads((out / "manifest.json").read_text())["balance"]["records_read"] == 40_000
+
+
+def test_ctrl_c_prints_one_line_exits_130_and_removes_the_staging_directory(models_dir, tmp_path):
+    corpus = tmp_path / "big.txt"
+    corpus.write_text("\n".join(f"第{i}条新闻：北京今天降温，最高气温{i % 30}度" for i in range(40_000)),
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    args = [sys.executable, "-c", "import sys; from wenmai.cli import main; sys.exit(main())",
+            "run", str(corpus), "--output", str(out), "--models", str(models_dir), "--run-id", "r1",
+            "--no-titles", "--no-triples", "--quiet"]
+    job = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    staging = tmp_path / ".out.tmp-r1"
+    deadline = time.time() + 60
+    while not staging.exists() and time.time() < deadline and job.poll() is None:
+        time.sleep(0.1)
+    time.sleep(3.0)  # mid-pipeline, as in the kill test above
+    assert job.poll() is None, "the job finished before it could be interrupted"
+    os.killpg(job.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+    _, err = job.communicate(timeout=60)
+    assert job.returncode == 130
+    assert err.decode().strip().splitlines() == ["wenmai: interrupted; nothing published"]
+    assert not staging.exists() and not out.exists()
 
 
 def test_same_run_id_replaces_other_runs_need_overwrite(models_dir, tiny_corpus, tmp_path):

@@ -6,7 +6,8 @@ wenmai train encoder|titler|extractor ...           writes a model directory
 wenmai eval encoder|cluster|titler|extractor ...     prints one JSON object as its last line
 wenmai bench encoder|titler|extractor|knn|job|report ...   figures from one run each
 ```
-Command-line mistakes print one line saying what is wrong and how to fix it, and exit with 2.
+Exit codes: 0 done (a run published), 1 a run failed (not published; one line says why),
+2 a command-line mistake (one line saying what is wrong, before any work), 130 interrupted.
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import logging
 import sys
 from typing import Optional
 
-USAGE = """usage: wenmai {run,train,eval,bench} ...
+USAGE = """usage: wenmai {run,report,train,eval,bench} ... | --version
 
   wenmai run INPUT... --output DIR [options] [Beam options]
+  wenmai report RUN_DIR                                      rebuilds RUN_DIR/report.html
   wenmai train encoder [options]
   wenmai train extractor [options]
   wenmai train titler [options]
@@ -82,7 +84,33 @@ def _quiet_beam_without_gcp(record: logging.LogRecord) -> bool:
     return "apitools not found" not in record.getMessage()
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("wenmai")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
+        return code
+    except KeyboardInterrupt:
+        print("wenmai: interrupted; nothing published", file=sys.stderr, flush=True)
+        return 130
+    except BrokenPipeError:
+        # The reader of our stdout went away (`wenmai run ... | head`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
@@ -90,14 +118,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        print(f"wenmai {_version()}")
+        return 0
     verb, rest = argv[0], argv[1:]
     from wenmai.config import UsageError
 
     try:
         if verb == "run":
-            from wenmai.job import print_summary, run
+            from wenmai.job import RunFailed, print_summary, run
 
-            print_summary(run(rest))
+            try:
+                print_summary(run(rest))
+            except RunFailed as e:
+                print(f"wenmai: {e}", file=sys.stderr)
+                return 1
+        elif verb == "report":
+            from wenmai.report import main as report
+
+            report(rest)
         elif verb == "train":
             _dispatch(TRAINERS, verb, rest)
         elif verb == "eval":
