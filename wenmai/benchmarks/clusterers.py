@@ -139,7 +139,9 @@ def render(report: dict) -> str:
              "HDBSCAN: scikit-learn's, min_cluster_size 10, on the vectors; UMAP+HDBSCAN: "
              "BERTopic's default clusterer (UMAP 5 dims, cosine, 15 neighbours, min_dist 0). "
              "HDBSCAN's outliers (-1) count as one cluster in NMI/AMI/ARI; `clusters` leaves them "
-             "out. Seconds: the clusterer alone, on this machine's CPU.", ""]
+             "out. Seconds: the clusterer alone, one thread, on the CPU this ran on (shared with "
+             "other jobs: compare rows, not machines); UMAP's first call includes numba's "
+             "compilation.", ""]
     for name, r in report["files"].items():
         lines += [f"## {name} ({r['role']} role): {r['n']:,} texts, {r['labels']} labels", "",
                   f"Vectors: {r['dims']} dims in {r['embed_seconds']:.0f} s.", "",
