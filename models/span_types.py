@@ -28,7 +28,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 __all__ = ["NONE", "CANONICAL", "canonical_type", "allowed_types", "span_features",
-           "SpanTypeClassifier", "fit_span_types", "load_span_types", "TypeFilter", "jieba_tags",
+           "SpanTypeClassifier", "fit_span_types", "load_span_types", "TypeFilter", "PosFilter",
+           "jieba_tags",
            "slots_from_schema", "SPAN_TYPES_FILE", "SPAN_TYPES_WEIGHTS"]
 
 NONE = "NONE"  # the class of spans that are not an entity of any schema type
@@ -263,3 +264,48 @@ def slots_from_schema(path) -> dict[str, tuple[frozenset, frozenset]]:
             slots[r["predicate"]] = (s_old | allowed_types(r["subject_type"]),
                                      o_old | allowed_types(o))
     return slots
+
+
+# jieba dictionary tags that can name an entity of a class (a word jieba lacks always can)
+POS_EVIDENCE = {"人物": ("nr",), "国家": ("ns",), "地点": ("ns",), "组织": ("nt", "nz", "ns")}
+
+
+class PosFilter:
+    """The baseline the classifier is measured against: a span fits a person, place or
+    organisation slot when one of its words carries the matching jieba tag (nr, ns, nt/nz) or
+    is missing from jieba's dictionary (new names), or it holds a "·"; other slots always fit."""
+
+    def __init__(self, slots: Mapping[str, tuple]):
+        self.slots = {p: (frozenset(s), frozenset(o)) for p, (s, o) in slots.items()}
+        self._tags: Optional[Mapping[str, str]] = None
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        if self._tags is None:
+            self._tags = jieba_tags()
+        return self._tags
+
+    def _fits(self, text, tokens, start, end, allowed) -> bool:
+        needs = [POS_EVIDENCE.get(c) for c in allowed]
+        if any(n is None for n in needs) or "·" in text[start:end]:
+            return True
+        tags, pos = [], 0
+        for tok in tokens:
+            lo, hi = pos, pos + len(tok)
+            pos = hi
+            if hi <= start:
+                continue
+            if lo >= end:
+                break
+            tags.append(self.tags.get(tok))
+        return any(t is None or t.startswith(n) for t in tags for need in needs for n in need)
+
+    def shares(self, text: str, tokens: Sequence[str], triples: Sequence[dict]) -> np.ndarray:
+        """(N, 2): 1 where the subject / object fits its slot, else 0."""
+        tokens = tokens if "".join(tokens) == text else _fallback_tokens(text)
+        out = np.zeros((len(triples), 2), dtype=np.float32)
+        for i, t in enumerate(triples):
+            s_ok, o_ok = self.slots[t["predicate"]]
+            out[i, 0] = self._fits(text, tokens, t["subject_start"], t["subject_end"], s_ok)
+            out[i, 1] = self._fits(text, tokens, t["object_start"], t["object_end"], o_ok)
+        return out

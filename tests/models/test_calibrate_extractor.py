@@ -85,6 +85,7 @@ def test_calibrate_writes_choices_the_loader_uses(tmp_path):
                             subject_thresholds=(0.5,), object_thresholds=(0.3, 0.5))
     cal = calibrate_extractor(out, data, "t/schemas.json", cfg)
     assert cal["held_out_sentences"] == 2 and len(cal["grid"]) == 2
+    assert set(cal["pos_evidence"]) == {"flat", "tuned"}
     meta = json.loads((out / "config.json").read_text(encoding="utf-8"))
     assert set(meta["object_thresholds"]) == {"出生地", "毕业院校"}
     assert meta["type_filter"]["slots"]["毕业院校"] == [["人物"], ["组织"]]

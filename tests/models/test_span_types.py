@@ -102,3 +102,21 @@ def test_slots_from_schema_unites_repeated_predicates(tmp_path):
 @pytest.mark.parametrize("bad", [(0, 0), (3, 3)])
 def test_empty_spans_still_featurise(bad):
     assert span_features("张三出生", ("张三", "出生"), *bad, TAGS)
+
+
+def test_pos_filter_needs_a_name_tag_or_an_unknown_word_in_entity_slots():
+    from wenmai.models.span_types import PosFilter
+
+    f = PosFilter({"出生地": ({"人物"}, {"地点", "国家"}), "出生日期": ({"人物"}, {"Date"})})
+    f._tags = TAGS
+    text, tokens = "张三出生于北京", ("张三", "出生", "于", "北京")
+    born = {"predicate": "出生地", "subject_start": 0, "subject_end": 2, "object_start": 5,
+            "object_end": 7}
+    verb_subject = {**born, "subject_start": 2, "subject_end": 4}  # 出生 is tagged v
+    date = {"predicate": "出生日期", "subject_start": 0, "subject_end": 2, "object_start": 2,
+            "object_end": 4}  # a Date slot takes anything
+    assert f.shares(text, tokens, [born, verb_subject, date]).tolist() == [
+        [1, 1], [0, 1], [1, 1]]
+    # a word jieba's dictionary lacks may be a new name
+    assert f.shares("王小二出生于北京", ("王小二", "出生", "于", "北京"), [
+        {**born, "subject_end": 3, "object_start": 6, "object_end": 8}]).tolist() == [[1, 1]]
