@@ -448,6 +448,7 @@ def print_summary(summary: RunSummary, top: int = 8) -> None:
           f"in {m['seconds']:.1f} s")
     for table in counts:
         print(f"  {table:<12} {os.path.join(summary.output, table)}/")
+    print(f"  {'report':<12} {os.path.join(summary.output, REPORT)}  (open it in a browser)")
     clusters = pq.read_table(os.path.join(summary.output, "clusters")).to_pylist()
     clusters.sort(key=lambda c: c["cluster_id"])
     print(f"top {min(top, len(clusters))} clusters:")

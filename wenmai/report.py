@@ -114,7 +114,8 @@ def _table(headers: list[str], rows: Iterable[list[str]], numeric: Iterable[int]
                    for i, h in enumerate(headers))
     body = "".join("<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>"
                                     for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    return f"<table>{thead}<tbody>{body}</tbody></table>"
 
 
 def bar_chart(values: dict[str, float], unit: str = "s", width: int = 720) -> str:
