@@ -3,17 +3,18 @@ and multi-process local runs all do this); `tests/wenmai/test_job.py` also runs 
 under --direct_running_mode=multi_processing."""
 from apache_beam.internal import pickler
 
-from wenmai.config import (ClusterConfig, GraphConfig, InferenceConfig, ReadConfig, SegmentConfig)
+from wenmai.config import (ClusterConfig, EmbedConfig, GraphConfig, InferenceConfig, ReadConfig,
+                           SegmentConfig)
 from wenmai.pipelines.clean import CleanFn, CleanText
 from wenmai.pipelines.cluster import ClusterInfomap
-from wenmai.pipelines.embed import EncodeSentences
+from wenmai.pipelines.embed import EncodeSentences, LexicalVectors
 from wenmai.pipelines.extract import Extract
 from wenmai.pipelines.graph import BuildKnnGraph
 from wenmai.pipelines.infer import FailureStats, GroupByLength, KeyedInference
 from wenmai.pipelines.knn import ShardedKnn
 from wenmai.pipelines.read import ReadCorpus
 from wenmai.pipelines.segment import Segment, SegmentFn
-from wenmai.pipelines.summarize import ClusterRowFn, Summarize
+from wenmai.pipelines.summarize import Keywords, Summarize
 from wenmai.pipelines.title import Title
 from wenmai.pipelines.write import WriteTables
 
@@ -35,7 +36,7 @@ def _steps(tmp_path):
             GroupByLength((16, 32), 4), FailureStats(), Title(fake), Extract(fake, 256),
             BuildKnnGraph(GraphConfig()), ShardedKnn(GraphConfig(knn="sharded")),
             ClusterInfomap(ClusterConfig()), Summarize(SegmentConfig()),
-            ClusterRowFn(SegmentConfig()), WriteTables(str(tmp_path))]
+            Keywords(SegmentConfig()), LexicalVectors(EmbedConfig()), WriteTables(str(tmp_path))]
 
 
 def test_every_step_pickles(tmp_path):
