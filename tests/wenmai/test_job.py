@@ -254,11 +254,12 @@ def test_doc_ids_are_absolute_1_based_and_independent_of_how_the_path_was_typed(
         corpus, tmp_path, monkeypatch):
     monkeypatch.chdir(corpus)
     ids = {}
-    for typed in ("news.txt", "./news.txt", str(corpus / "news.txt"), "*.txt"):  # a relative glob
+    # a relative glob and the absolute path (ReadCorpus's own test covers ./ and ../ forms)
+    for typed in ("*.txt", str(corpus / "news.txt")):
         out = tmp_path / f"out{len(ids)}"
         run([typed, "--output", str(out), "--k", "3"], handlers=Handlers(encoder=FakeEncoderHandler()))
         ids[typed] = sorted(d["doc_id"] for d in _tables(out)["documents"].to_pylist())
-    first = ids["news.txt"]
+    first = ids["*.txt"]
     assert all(v == first for v in ids.values())
     assert f"{corpus / 'news.txt'}:1" in first  # line 1 is "华为公司总部位于深圳"
     dead = {(d["position"], d["reason"]) for d in _tables(tmp_path / "out0")["dead_letter"].to_pylist()}
