@@ -26,23 +26,23 @@ def _run(train, config, argv):
         raise SystemExit(130)
 
 
-def titler(argv: Optional[Sequence[str]] = None):
-    from wenmai.models.train_titler import TitlerTrainConfig, train_titler
+def _command(name: str, description: str, module: str, config_cls: str, train_fn: str, argv):
+    """Flags -> `module.config_cls` -> `module.train_fn(config, argv)`, the same for every model."""
+    import importlib
 
-    parser = ArgumentParser(prog="wenmai train titler",
-                            description="Train the titler on train-role title pairs.")
-    add_dataclass_args(parser, TitlerTrainConfig)
-    config = dataclass_from_args(TitlerTrainConfig, parser.parse_args(argv))
-    _logging("wenmai.train.titler")
-    return _run(train_titler, config, argv)
+    mod = importlib.import_module(module)
+    parser = ArgumentParser(prog=f"wenmai train {name}", description=description)
+    add_dataclass_args(parser, getattr(mod, config_cls))
+    config = dataclass_from_args(getattr(mod, config_cls), parser.parse_args(argv))
+    _logging(f"wenmai.train.{name}")
+    return _run(getattr(mod, train_fn), config, argv)
+
+
+def titler(argv: Optional[Sequence[str]] = None):
+    return _command("titler", "Train the titler on train-role title pairs.",
+                    "wenmai.models.train_titler", "TitlerTrainConfig", "train_titler", argv)
 
 
 def encoder(argv: Optional[Sequence[str]] = None):
-    from wenmai.models.train_encoder import EncoderTrainConfig, train_encoder
-
-    parser = ArgumentParser(prog="wenmai train encoder",
-                            description="Train the sentence encoder on train-role pairs.")
-    add_dataclass_args(parser, EncoderTrainConfig)
-    config = dataclass_from_args(EncoderTrainConfig, parser.parse_args(argv))
-    _logging("wenmai.train.encoder")
-    return _run(train_encoder, config, argv)
+    return _command("encoder", "Train the sentence encoder on train-role pairs.",
+                    "wenmai.models.train_encoder", "EncoderTrainConfig", "train_encoder", argv)
