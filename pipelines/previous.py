@@ -128,10 +128,10 @@ def open_previous(path: str, run_date: str) -> PreviousRun:
     except Exception as e:
         raise UsageError(f"--previous {path}: unreadable {MANIFEST} ({type(e).__name__})") from e
     found = PARTITION.search(path)
-    before = manifest.get("run_date") or (found.group(1) if found else None)
+    before = (manifest.get("run_date") or (manifest.get("topics") or {}).get("run_date")
+              or (found.group(1) if found else None))
     if not before:
-        raise UsageError(f"--previous {path}: the run has no run_date (made without --run-date); "
-                         f"pass --no-previous")
+        raise UsageError(f"--previous {path}: the run has no run_date; pass --no-previous")
     if not before < run_date:
         raise UsageError(f"--previous {path} is from {before}, not older than this run's "
                          f"--run-date {run_date}: runs continue only from an earlier day; "

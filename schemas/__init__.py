@@ -5,6 +5,7 @@ inference from the first record), so an empty table still has the right columns 
 """
 from wenmai.schemas.tables import (CLUSTERS, DEAD_LETTER, DOCUMENTS, EDGES, STATS_DIR, TABLES,
                                    TRIPLES, validate_rows)
+from wenmai.schemas.topics import LINEAGE, TOPIC_DAYS, TOPICS
 
-__all__ = ["CLUSTERS", "DEAD_LETTER", "DOCUMENTS", "EDGES", "STATS_DIR", "TABLES", "TRIPLES",
-           "validate_rows"]
+__all__ = ["CLUSTERS", "DEAD_LETTER", "DOCUMENTS", "EDGES", "LINEAGE", "STATS_DIR", "TABLES",
+           "TOPIC_DAYS", "TOPICS", "TRIPLES", "validate_rows"]

@@ -9,6 +9,8 @@ from typing import Iterable
 
 import pyarrow as pa
 
+from wenmai.schemas.topics import DOCUMENT_TOPIC_FIELDS, TOPIC_TABLES
+
 
 def _field(name: str, type_: pa.DataType, doc: str, nullable: bool = False) -> pa.Field:
     return pa.field(name, type_, nullable=nullable, metadata={"description": doc})
@@ -29,6 +31,7 @@ DOCUMENTS = pa.schema([
            "than a title is its own); null where title is null", nullable=True),
     _field("embedding", pa.list_(pa.float32()), "L2-normalised sentence embedding"),
     _field("cluster_id", pa.int64(), "InfoMap community (clusters.cluster_id)"),
+    *DOCUMENT_TOPIC_FIELDS,  # topic_id, first_run_date, previous_duplicate_* (schemas/topics.py)
 ])
 
 TRIPLES = pa.schema([
@@ -77,6 +80,7 @@ TABLES: dict[str, pa.Schema] = {
     "edges": EDGES,
     "clusters": CLUSTERS,
     "dead_letter": DEAD_LETTER,
+    **TOPIC_TABLES,  # topics, topic_days, lineage (schemas/topics.py)
 }
 
 

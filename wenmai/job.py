@@ -47,7 +47,10 @@ from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.output import MANIFEST, output_for
 from wenmai.pipelines.cluster import ENGINES
 from wenmai.pipelines.pipeline import PROGRESS_STEPS, STAGES, Handlers, build_pipeline
+from wenmai.pipelines.previous import resolve_previous
 from wenmai.pipelines.read import FILE_STATS, absolute_path, expand_inputs
+from wenmai.pipelines.topics import STATS as TOPIC_STATS
+from wenmai.pipelines.topics import TopicConfig, TopicRun, check_topic_config
 from wenmai.progress import Progress
 from wenmai.report import REPORT, render_report
 
@@ -99,8 +102,13 @@ def build_parser() -> ArgumentParser:
                         "re-running a published run id replaces it")
     parser.add_argument("--run-date", default=None, help="YYYY-MM-DD: publish to "
                         "OUTPUT/run_date=YYYY-MM-DD/ (a date-partitioned layout for schedules)")
+    parser.add_argument("--previous", default=None, help="a published run (local or gs://) this "
+                        "one continues: its topics keep their ids (default with --run-date: the "
+                        "newest earlier run_date= partition under --output)")
+    parser.add_argument("--no-previous", action="store_true", help="continue no earlier run: "
+                        "every topic is new")
     for cls in (RunConfig, ReadConfig, SegmentConfig, InferenceConfig, TitleConfig, ExtractConfig,
-                EmbedConfig, GraphConfig, ClusterConfig):
+                EmbedConfig, GraphConfig, ClusterConfig, TopicConfig):
         add_dataclass_args(parser, cls)
     return parser
 
@@ -331,6 +339,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     run_config = dataclass_from_args(RunConfig, args)
     if not 0 <= run_config.max_dead_letter_share <= 1:
         raise UsageError("--max-dead-letter-share must lie in [0, 1]")
+    topic_config = dataclass_from_args(TopicConfig, args)
+    check_topic_config(topic_config)
     check_config(config, check_models=False)  # the cheap checks first, the inputs, then models
     # Absolute paths (or URIs) from here on: workers may run in another directory or machine.
     config = dataclasses.replace(config, inputs=tuple(absolute_path(p) for p in config.inputs),
@@ -345,6 +355,10 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     config = resolve_knn(config, paths)
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     output = output_dir(config.output, args.run_date)
+    run_date = args.run_date or datetime.fromtimestamp(clock(), timezone.utc).date().isoformat()
+    previous = resolve_previous(args.previous and absolute_path(args.previous), args.no_previous,
+                                config.output, run_date, dated=args.run_date is not None)
+    topics = TopicRun(run_date, topic_config, previous)
     target = output_for(output, run_id)
     staging = target.prepare(args.overwrite)
 
@@ -361,7 +375,7 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
         try:
             p = test_pipeline or beam.Pipeline(options=options)
             handlers = handlers or default_handlers(config)
-            build_pipeline(p, paths, config, handlers, staging, progress_dir)
+            build_pipeline(p, paths, config, handlers, staging, progress_dir, topics)
             labels = {part.full_label for part in p.transforms_stack[0].parts}
             steps = {step: stage for step, stage in PROGRESS_STEPS.items() if stage in labels}
             with (Progress(progress_dir, steps, interval=run_config.progress_secs) if progress_dir
@@ -398,9 +412,12 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
                 "clusters": _one(stats, "cluster") or {},
                 "titles": _one(stats, "title"),  # failed batches leave titles null: counted here
                 "extraction": _one(stats, "extract"),  # sentences, and failed ones with reasons
+                "topics": _one(stats, TOPIC_STATS),  # births, deaths, splits, merges, stability
                 "models": (model_manifest(config) if not injected else
                            {k: "injected" for k, v in vars(handlers).items() if v is not None}),
-                "parameters": {**to_dict(config), "run": to_dict(run_config)},
+                "parameters": {**to_dict(config), "run": to_dict(run_config),
+                               "topics": {**to_dict(topic_config), "run_date": run_date,
+                                          "previous": previous and previous.path}},
                 "beam_options": beam_args,
                 "versions": manifest.package_versions(),
             }
