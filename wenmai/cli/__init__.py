@@ -53,6 +53,7 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "efficiency": ("wenmai.benchmarks.efficiency", "main"),
               "report": ("wenmai.benchmarks.report", "main"),
               "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main"),
+              "daily": ("wenmai.benchmarks.daily", "main"),
               "clusterers": ("wenmai.benchmarks.clusterers", "main"),
               "title-lengths": ("wenmai.benchmarks.title_lengths", "main")}
 EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
