@@ -173,10 +173,10 @@ def _clusters(directory: str):
             members.setdefault(d["cluster_id"], []).append(d)
     picked = {cid: sorted(docs, key=lambda d: d["doc_id"])[:MEMBERS] for cid, docs in members.items()}
     need = {d["doc_id"] for docs in picked.values() for d in docs if not d["title"]}
-    return _clusters_html(clusters, picked, need), need
+    return _clusters_html(clusters, picked), need
 
 
-def _clusters_html(clusters, picked, need):
+def _clusters_html(clusters, picked):
     def member(d, texts):
         return _e(d["title"] or texts.get(d["doc_id"], "")[:SNIPPET_CHARS])
 
