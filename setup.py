@@ -18,7 +18,7 @@ setup(
     name="wenmai",
     version="0.1.0",
     description="Batch pipeline that turns Chinese text corpora into analytics tables",
-    python_requires=">=3.10",
+    python_requires=">=3.11",  # PYTHONSAFEPATH keeps a checkout's wenmai/ off workers' paths
     packages=list(PACKAGES),
     package_dir=PACKAGES,
     package_data={"wenmai.models": ["weights/*/*.json", "weights/*/*.safetensors", "weights/*/*.md",

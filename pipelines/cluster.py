@@ -43,8 +43,10 @@ def infomap_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], lis
         graph_path, result_path = os.path.join(tmp, "graph.npz"), os.path.join(tmp, "result.npz")
         np.savez(graph_path, n=len(graph.ids), src=graph.src, dst=graph.dst, weight=graph.similarity,
                  seed=config.seed, trials=config.trials, markov_time=config.markov_time)
+        # cwd=tmp: `python -m` puts the working directory first on sys.path, and a source
+        # checkout's `wenmai/` folder there would shadow the installed package
         done = subprocess.run([sys.executable, "-m", "wenmai.pipelines.cluster", graph_path,
-                               result_path], capture_output=True, text=True)
+                               result_path], capture_output=True, text=True, cwd=tmp)
         if done.returncode != 0:
             raise RuntimeError(f"infomap child process failed ({done.returncode}): "
                                f"{done.stderr[-2000:]}")

@@ -95,6 +95,11 @@ def _version() -> str:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    import os
+
+    # processes this command starts with `python -m` (Beam's multi-process workers, the infomap
+    # child) must not import a `wenmai/` folder from the working directory (Python 3.11+)
+    os.environ.setdefault("PYTHONSAFEPATH", "1")
     try:
         code = _main(argv)
         sys.stdout.flush()  # here, where a closed pipe can still be handled, not at exit
