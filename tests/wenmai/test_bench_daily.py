@@ -33,10 +33,10 @@ def test_summary_pools_documents_over_runs_and_the_report_names_the_goal():
     report = {"summary": s, "runs": runs, "command": "wenmai bench daily", "data": "news.jsonl",
               "config": {"window": 2, "days": 3, "threads": 1},
               "trajectory": {"topic_id": 0, "runs": [{"run_date": "d1", "size": 2,
-                                                      "new_documents": 2, "title": "甲"}]},
+                                                      "new_documents": 2, "keywords": ["甲乙"]}]},
               "duckdb_query": "SELECT 1"}
     text = markdown(report)
-    assert "2 of the 3" in text and "66.7%" in text and "goal 95.0%" in text and "| d1 | 2 | 2 | 甲 |" in text
+    assert "2 of the 3" in text and "66.7%" in text and "goal 95.0%" in text and "| d1 | 2 | 2 | 甲乙 |" in text
 
 
 def test_the_bench_end_to_end_on_three_invented_days(tmp_path, models_dir):

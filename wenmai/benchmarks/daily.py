@@ -35,6 +35,7 @@ from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_a
 
 NEWS = "titles/xwlb/news.jsonl"  # in --data-dir: JSON lines {"date": YYYYMMDD, "text", "title"}
 GOAL = 0.95
+KEYWORDS = 5  # of a topic's keywords shown per run in its trajectory
 
 
 @dataclass(frozen=True)
@@ -151,13 +152,15 @@ def matchable(alone: Path, dates: list[str]) -> dict[str, tuple[int, int]]:
 
 def trajectory(chain: Path, dates: list[str]) -> dict:
     """The topic alive in the most runs (ties: the larger total size, then the smaller id) ->
-    {topic_id, runs: [{run_date, size, new_documents, title}]}."""
+    {topic_id, runs: [{run_date, size, new_documents, keywords}]}. Its titles are left out: with
+    --no-titles a title is the opening of a story, dataset text, which stays out of the
+    repository (the DuckDB query shows them)."""
     per_topic: dict[int, list[dict]] = defaultdict(list)
     for d in dates:
         for r in _rows(chain / f"run_date={d}", "topic_days"):
             per_topic[r["topic_id"]].append({"run_date": d, "size": r["size"],
                                              "new_documents": r["new_documents"],
-                                             "title": r["title"]})
+                                             "keywords": r["keywords"][:KEYWORDS]})
     if not per_topic:
         return {"topic_id": None, "runs": []}
     best = min(per_topic, key=lambda t: (-len(per_topic[t]), -sum(r["size"] for r in per_topic[t]), t))
@@ -238,10 +241,12 @@ def markdown(report: dict) -> str:
                      f"{'-' if alone is None else f'{alone:.1f}'} |")
     t = report["trajectory"]
     lines += ["", f"## One topic's trajectory: topic {t['topic_id']}", "",
-              "| run_date | size | new documents | title |", "|---|---:|---:|---|"]
-    lines += [f"| {r['run_date']} | {r['size']} | {r['new_documents']} | {r['title'] or ''} |"
+              "| run_date | size | new documents | keywords |", "|---|---:|---:|---|"]
+    lines += [f"| {r['run_date']} | {r['size']} | {r['new_documents']} | {' '.join(r['keywords'])} |"
               for r in t["runs"]]
-    lines += ["", "The same trajectory with DuckDB, over every run's `topic_days`:", "",
+    lines += ["", "Its titles are left out here (with `--no-titles` a title is the opening of a "
+              "story: dataset text). The same trajectory, titles included, with DuckDB over every "
+              "run's `topic_days` (OUT = the bench's `--work`/chain):", "",
               "```sql", report["duckdb_query"], "```", ""]
     return "\n".join(lines)
 
@@ -307,7 +312,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     news = args.news or data / NEWS
     report = daily(news, args.work, config, extra)
     report["data"] = NEWS if args.news is None else str(news)
-    report["command"] = "wenmai bench daily " + " ".join(argv + (["--"] + extra if extra else []))
+    report["command"] = " ".join(["wenmai bench daily"] + argv + (["--"] + extra if extra else []))
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.with_suffix(".json").write_text(json.dumps(report, ensure_ascii=False, indent=1),
                                                 encoding="utf-8")
