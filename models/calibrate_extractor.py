@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from wenmai.models.checkpoint import CARD_FILE, CONFIG_FILE, read_config
-from wenmai.models.extractor import _pad, decode_spans, load_extractor
+from wenmai.models.extractor import decode_spans, load_extractor
+from wenmai.models.vocab import pad_ids
 from wenmai.models.span_types import (NONE, PosFilter, TypeFilter, canonical_type,
                                       fit_span_types, jieba_tags, slots_from_schema,
                                       span_features)
@@ -149,7 +150,7 @@ def pointer_tables(model, vocab, texts: Sequence[str], words: Sequence[Sequence[
         for lo in range(0, len(order), batch_size):
             idx = order[lo:lo + batch_size]
             enc = [vocab.encode(texts[i], words[i], max_len) for i in idx]
-            chars, wids = _pad([c for c, _ in enc], device), _pad([w for _, w in enc], device)
+            chars, wids = pad_ids([c for c, _ in enc], device), pad_ids([w for _, w in enc], device)
             mask = chars != 0
             x = model.encode(chars, wids)
             ps = torch.sigmoid(model.subject_logits(x, mask)).float().cpu().numpy()

@@ -15,10 +15,9 @@ import json
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from wenmai.cli.args import ArgumentParser
 
 __all__ = ["read_triples", "score_triples", "score_by_predicate", "predict_texts",
-           "evaluate_extractor", "main_extractor",
+           "evaluate_extractor",
            "EXTRACTOR_SUBDIR"]
 
 EXTRACTOR_SUBDIR = "extractor"
@@ -141,27 +140,3 @@ def score_by_predicate(predicted: Sequence[Iterable[Triple]], gold: Sequence[Ite
         true = [[t for t in ts if t[1] == p] for ts in gold]
         out[p] = {**score_triples(pick, true), "support": sum(len(set(ts)) for ts in true)}
     return out
-
-
-def main_extractor(argv: Optional[Sequence[str]] = None) -> dict:
-    """`wenmai eval extractor --data FILE.json [--models DIR]`: JSON as the last line."""
-    parser = ArgumentParser(prog="wenmai eval extractor", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True,
-                        help="triples file (LIC2019 or DuIE 2.0 JSON lines)")
-    parser.add_argument("--models", default=None,
-                        help="directory that holds extractor/ (default: the shipped weights)")
-    parser.add_argument("--threshold", type=float, default=None,
-                        help="one pointer threshold everywhere, no type filter (default: the "
-                             "model's own choices from its config.json)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--by-predicate", action="store_true",
-                        help="add a by_predicate entry: P/R/F1 and gold support per predicate")
-    args = parser.parse_args(argv)
-    result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size,
-                                args.by_predicate)
-    print(json.dumps(result, ensure_ascii=False))
-    return result
-
-
-if __name__ == "__main__":
-    main_extractor()

@@ -26,7 +26,10 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from wenmai.models.vocab import pad_ids
 
 if TYPE_CHECKING:
     from wenmai.models.vocab import Vocab
@@ -333,14 +336,6 @@ def decode_spans(p_start: Sequence[float], p_end: Sequence[float], threshold: fl
     return spans
 
 
-def _pad(rows: Sequence[Sequence[int]], device) -> torch.Tensor:
-    width = max(1, max((len(r) for r in rows), default=0))
-    out = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, :len(row)] = torch.as_tensor(row, dtype=torch.long)
-    return out.to(device)
-
-
 def extract_triples(model: TripleExtractor, vocab: "Vocab",
                     examples: Sequence[tuple[str, Sequence[str]]], device,
                     threshold: Optional[float] = None, max_len: Optional[int] = None,
@@ -374,8 +369,8 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab",
     out: list[list[dict]] = [[] for _ in examples]
     if not any(c for c, _ in encoded):
         return out
-    chars = _pad([c for c, _ in encoded], device)  # (B, T)
-    words = _pad([w for _, w in encoded], device)  # (B, T)
+    chars = pad_ids([c for c, _ in encoded], device)  # (B, T)
+    words = pad_ids([w for _, w in encoded], device)  # (B, T)
     mask = chars != 0
     predicates = model.config.predicates
     with torch.inference_mode():

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import platform
 import random
 import sys
@@ -34,7 +35,6 @@ from typing import Optional, Sequence
 
 import torch
 
-from wenmai.cli.args import ArgumentParser, add_dataclass_args, dataclass_from_args
 from wenmai.models.calibrate_extractor import calibrate_extractor
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
@@ -65,6 +65,8 @@ class ExtractorTrainConfig:
     pretrain_max_chars: int = 3_000_000  # read at most this many characters of them (jieba time)
     ppmi_window: int = 2
     out: str = "runs/extractor"
+    resume: bool = False  # continue the run whose training state is in OUT/training_state
+    checkpoint_every: int = 500  # steps between training-state saves (and on SIGTERM/SIGINT)
     # --- model
     arch: str = "dgcnn"  # dgcnn | bilstm (baseline: same embeddings and heads)
     d: int = 128
@@ -358,8 +360,11 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     trainer_cfg = TrainerConfig(epochs=cfg.epochs, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
                                 weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip,
                                 ema_decay=cfg.ema_decay, best_metric="dev_f1", best_mode="max",
-                                seed=cfg.seed, progress=cfg.progress)
-    result = Trainer(model, loss_fn, trainer_cfg, evaluate=evaluate).fit(batches, steps)
+                                seed=cfg.seed, progress=cfg.progress,
+                                checkpoint_every=cfg.checkpoint_every)
+    state_dir = Path(cfg.out) / "training_state"
+    result = Trainer(model, loss_fn, trainer_cfg, evaluate=evaluate).fit(
+        batches, steps, state_dir=state_dir, resume=cfg.resume)
     model.eval()
     with torch.no_grad():
         by_threshold = {th: evaluate(model, th)["dev_f1"] for th in cfg.threshold_grid}
@@ -378,23 +383,9 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     out = Path(cfg.out)
     card = _card(cfg, model, vocab, meta, result, argv)
     save_pretrained(model, out, vocab=vocab, card=card, extra=meta)
+    shutil.rmtree(state_dir, ignore_errors=True)  # finished: nothing left to resume
     if cfg.calibrate:
         calibrate_extractor(out, cfg.data_dir, cfg.schema_file)
     log.info("saved %s (best epoch %s: %s) in %.1f min", out, result.best_epoch,
              json.dumps(result.best_metrics), result.seconds / 60)
     return out
-
-
-def main(argv: Optional[Sequence[str]] = None) -> Path:
-    parser = ArgumentParser(prog="wenmai train extractor", description=__doc__.split("\n")[0])
-    add_dataclass_args(parser, ExtractorTrainConfig)
-    args = parser.parse_args(argv)
-    config = dataclass_from_args(ExtractorTrainConfig, args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    # under `wenmai train` the CLI has configured logging at WARNING already: show our progress
-    logging.getLogger("wenmai").setLevel(logging.INFO)
-    return train_extractor(config, argv=argv if argv is not None else sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()

@@ -40,7 +40,7 @@ USAGE = """usage: wenmai {run,report,train,eval,bench} ... | --version
   wenmai bench report [--sections ...]                       all of them -> docs/benchmarks.md
 """
 
-TRAINERS = {"extractor": "wenmai.models.train_extractor", "encoder": ("wenmai.cli.train", "encoder"),
+TRAINERS = {"extractor": ("wenmai.cli.train", "extractor"), "encoder": ("wenmai.cli.train", "encoder"),
             "titler": ("wenmai.cli.train", "titler")}
 BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "encoder": ("wenmai.benchmarks.encoder", "main"),
@@ -56,7 +56,7 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "daily": ("wenmai.benchmarks.daily", "main"),
               "clusterers": ("wenmai.benchmarks.clusterers", "main"),
               "title-lengths": ("wenmai.benchmarks.title_lengths", "main")}
-EVALUATORS = {"extractor": ("wenmai.models.evaluate_extractor", "main_extractor"),
+EVALUATORS = {"extractor": ("wenmai.cli.evaluate", "extractor"),
               "encoder": ("wenmai.cli.evaluate", "encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
               "titler": ("wenmai.cli.evaluate", "titler")}

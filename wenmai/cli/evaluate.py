@@ -55,3 +55,25 @@ def titler(argv: Optional[Sequence[str]] = None) -> dict:
                              unconstrained=args.unconstrained)
     print(json.dumps(result, ensure_ascii=False))
     return result
+
+
+def extractor(argv: Optional[Sequence[str]] = None) -> dict:
+    """`wenmai eval extractor --data FILE.json [--models DIR] [--threshold P] [--by-predicate]`."""
+    from wenmai.models.evaluate_extractor import evaluate_extractor
+
+    parser = ArgumentParser(prog="wenmai eval extractor",
+                            description="Triples: exact (s, p, o) precision, recall, F1.")
+    parser.add_argument("--data", required=True,
+                        help="triples file (LIC2019 or DuIE 2.0 JSON lines)")
+    parser.add_argument("--models", default=None, help=MODELS_HELP)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="one pointer threshold everywhere, no type filter (default: the "
+                             "model's own choices from its config.json)")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
+    parser.add_argument("--by-predicate", action="store_true",
+                        help="add a by_predicate entry: P/R/F1 and gold support per predicate")
+    args = parser.parse_args(argv)
+    result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size,
+                                args.by_predicate)
+    print(json.dumps(result, ensure_ascii=False))
+    return result

@@ -46,3 +46,8 @@ def titler(argv: Optional[Sequence[str]] = None):
 def encoder(argv: Optional[Sequence[str]] = None):
     return _command("encoder", "Train the sentence encoder on train-role pairs.",
                     "wenmai.models.train_encoder", "EncoderTrainConfig", "train_encoder", argv)
+
+
+def extractor(argv: Optional[Sequence[str]] = None):
+    return _command("extractor", "Train the triple extractor on train-role triples.",
+                    "wenmai.models.train_extractor", "ExtractorTrainConfig", "train_extractor", argv)
