@@ -203,12 +203,12 @@ def summarise(rows: list[dict]) -> dict:
 def markdown(report: dict) -> str:
     s = report["summary"]
     lines = [
-        "# Daily runs that remember: stable topic ids on overlapping windows",
+        "# Daily runs that remember: stable topic ids across runs",
         "",
         f"Command: `{report['command']}`",
         "",
-        f"{s['runs']} runs of {report['config']['window']} consecutive dates each, stepping one "
-        f"date, over the newest {report['config']['days']} dates of `{report['data']}` "
+        f"{s['runs']} runs of {report['config']['window']} consecutive date(s) each, stepping "
+        f"one date, over the newest {report['config']['days']} dates of `{report['data']}` "
         f"(`--no-titles --no-triples`, {report['config']['threads']} thread). Each run continues "
         "the previous one (the default `--previous`: the newest earlier `run_date=` partition).",
         "",
