@@ -113,7 +113,7 @@ def news_holdout_rows(news_path, meta: dict) -> tuple[list[str], list[str], dict
         raise ValueError("--news-holdout: the model stores no news_held_out_from (train it with "
                          "`wenmai train titler`)")
     held = [r for r in news_rows(news_path) if r[2] >= cutoff]
-    banned = meta.get("banned_titles", ())
+    banned = meta.get("banned_title_keys", ())
     kept = [(t, y) for t, y, _ in held if not is_series_label(y, banned)]
     slice_ = {"name": "news_holdout", "from_date": cutoff, "stories": len(held),
               "scored": len(kept), "label_references_left_out": len(held) - len(kept)}
@@ -160,7 +160,7 @@ def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_
         texts, titles, slice_ = news_holdout_rows(pairs_path, meta)
     else:
         texts, titles = read_title_pairs(pairs_path)
-    banned = meta.get("banned_titles", ())
+    banned = meta.get("banned_title_keys", ())
 
     def scored(k: int, faithful: bool = True) -> dict:
         made, seconds = decode_titles(model, vocab, texts, k, max_title_len, batch_size, faithful)

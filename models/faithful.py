@@ -21,7 +21,8 @@ The decoder holds every run (numbers and Latin words alike) to this rule: a run 
 continued along a run of the source and may only end where a source run ends.
 
 **Series labels** are programme rubrics, not headlines (国内联播快讯, ...): a title may never be
-one. A trained titler also stores the titles its training data repeated on many dates.
+one. A trained titler also stores the titles its training data repeated on many dates, as
+`title_key`s (hashes: the model directory holds no dataset text).
 
 Example:
     >>> number_strings("全国高考报名人数1244万，比去年增加三成")
@@ -36,7 +37,7 @@ import unicodedata
 from collections import Counter
 from typing import Iterable, Optional, Sequence
 
-__all__ = ["NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
+__all__ = ["title_key", "NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
            "number_strings", "number_faithful", "is_series_label", "series_share",
            "novel_char_share", "chinese_share", "untitled_reason", "TitleConstraint",
            "NEWS_OPENERS", "strip_opener"]
@@ -121,12 +122,31 @@ def number_faithful(title: str, source: str) -> bool:
     return all(s in allowed for s in number_strings(title))
 
 
-def is_series_label(title: str, extra: Iterable[str] = ()) -> bool:
-    title = _nfkc(title).strip()
-    return title in SERIES_LABELS or title in set(extra)
+def title_key(title: str) -> str:
+    """A title's key for the banned list: sha256 of its characters normalised as the titler's
+    vocabulary normalises them (so a decoded prefix and a raw title give the same key).
+
+    Example: title_key("国内联播快讯") == title_key(" 国内联播快讯") (surrounding space ignored)
+    """
+    import hashlib
+
+    from wenmai.models.vocab import normalize_char
+
+    norm = "".join(normalize_char(c) for c in title.strip())
+    return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:20]
 
 
-def series_share(titles: Sequence[str], sources: Sequence[str], extra: Iterable[str] = ()) -> float:
+_LABEL_KEYS = frozenset(title_key(t) for t in SERIES_LABELS)
+
+
+def is_series_label(title: str, banned_keys: Iterable[str] = ()) -> bool:
+    """A series label, or a title whose key is among `banned_keys` (a model's repeated titles)."""
+    key = title_key(title)
+    return key in _LABEL_KEYS or key in set(banned_keys)
+
+
+def series_share(titles: Sequence[str], sources: Sequence[str],
+                 banned_keys: Iterable[str] = ()) -> float:
     """Share of titles that are series labels or the output for at least max(3, 1 % of inputs)
     different sources (a stock title says nothing about its document)."""
     if not titles:
@@ -135,8 +155,8 @@ def series_share(titles: Sequence[str], sources: Sequence[str], extra: Iterable[
     for title, source in set(zip(titles, sources)):
         distinct[title] += 1
     floor = max(3, 0.01 * len(titles))
-    extra = set(extra)
-    bad = sum(1 for t in titles if t and (is_series_label(t, extra) or distinct[t] >= floor))
+    banned_keys = set(banned_keys)
+    bad = sum(1 for t in titles if t and (is_series_label(t, banned_keys) or distinct[t] >= floor))
     return bad / len(titles)
 
 
@@ -187,7 +207,7 @@ class TitleConstraint:
 
     END = ""
 
-    def __init__(self, source: str, words: Sequence[str] = (), banned_titles: Iterable[str] = (),
+    def __init__(self, source: str, words: Sequence[str] = (), banned_keys: Iterable[str] = (),
                  normalize=None):
         from wenmai.models.vocab import normalize_char
 
@@ -204,7 +224,7 @@ class TitleConstraint:
                 self._prefixes.setdefault(run[:i], set()).add(run[i])
             if e < len(norm) and norm[e] in UNITS:
                 self._units.setdefault(run, set()).add(norm[e])
-        self._banned = {"".join(normalize(c) for c in t) for t in set(banned_titles) | SERIES_LABELS}
+        self._banned = set(banned_keys) | _LABEL_KEYS
         self._forced = self._forced_continuations(norm, ["".join(normalize(c) for c in w)
                                                          for w in words])
 
@@ -247,7 +267,7 @@ class TitleConstraint:
             if forced is not None:
                 only = {forced} if only is None else only & {forced}
                 break
-        if prefix in self._banned:
+        if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
         return only, follow, ban
 

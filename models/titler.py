@@ -412,7 +412,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     encoded = encode_texts(vocab, texts, max_len)
     only = [vocab.char_id(c) for c in (SOURCE_ONLY if source_only is None else source_only)]
     only = [i for i in only if i != UNK_ID]
-    rules = _title_constraints(texts, max_len, getattr(model, "banned_titles", ())) \
+    rules = _title_constraints(texts, max_len, getattr(model, "banned_title_keys", ())) \
         if faithful else None
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
@@ -468,8 +468,8 @@ def load_titler(directory) -> tuple[Titler, "Vocab"]:
     from wenmai.models.checkpoint import read_config
 
     model, vocab = load_pretrained(directory, Titler, TitlerConfig)
-    # titles the training data repeated on many dates (series rubrics): never generated
-    model.banned_titles = tuple(read_config(directory).get("banned_titles", ()))
+    # keys of the titles the training data repeated on many dates (rubrics): never generated
+    model.banned_title_keys = tuple(read_config(directory).get("banned_title_keys", ()))
     if vocab.chars[: len(SPECIALS)] != SPECIALS or vocab.n_chars != model.config.vocab_size:
         raise ValueError(f"{directory}: vocab.json does not match the titler "
                          f"({vocab.n_chars} characters, config says {model.config.vocab_size})")

@@ -11,7 +11,7 @@ Data (../shared/data/README.md; report files are never read here):
   the same openings before titling), rows without text or titled "undefined" dropped. Series
   labels and titles that recur on `recurring_dates` or more dates (国内联播快讯, 李克强主持召开
   国务院常务会议, ...) are rubrics, not headlines: dropped as targets and stored with the model as
-  `banned_titles`, which the decoder never outputs. The stories of the latest dates of news.jsonl
+  `banned_title_keys` (hashes, no text), which the decoder never outputs. The stories of the latest dates of news.jsonl
   (at least `news_holdout`, whole days) are held out for reporting (`wenmai eval titler
   --news-holdout` reads the cut-off date stored with the model); of the rest, `news_per_epoch`
   random stories join each epoch.
@@ -40,7 +40,7 @@ from typing import Optional, Sequence
 import torch
 
 from wenmai.models.checkpoint import save_pretrained
-from wenmai.models.faithful import SERIES_LABELS, strip_opener
+from wenmai.models.faithful import SERIES_LABELS, strip_opener, title_key
 from wenmai.models.evaluate_titler import lead_title, read_title_pairs, rouge_scores
 from wenmai.models.titler import (BOS_ID, EOS_ID, Titler, TitlerConfig, TitlerLoss,
                                   build_titler_vocab, encode_texts, generate_titles)
@@ -273,7 +273,7 @@ def _card(cfg: TitlerTrainConfig, data: TitleData, vocab, model: Titler, result,
         "are cleaned (the stock openings of every year, link, timestamp and editor lines removed); "
         "stories without text or titled \"undefined\" are dropped; "
         f"{len(data.banned_titles):,} series labels and titles used on {cfg.recurring_dates}+ dates "
-        "are dropped as targets and stored as `banned_titles` (never generated).",
+        "are dropped as targets and stored as `banned_title_keys` (hashes; never generated).",
         "- Only 2,000 in-domain CSL pairs exist here (1,800 trained on); published CSL anchors "
         "(BERT-UniLM 0.63-0.67, mT5 0.66-0.68 ROUGE-L) were trained on 10k in-domain pairs from "
         "pretrained models and are not like for like.",
@@ -346,7 +346,8 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
     out = Path(cfg.out)
     meta = {"dev_lead_baseline": rouge_scores([lead_title(t, len(y)) for t, y in data.dev],
                                               [y for _, y in data.dev]),
-            "train_config": dataclasses.asdict(cfg), "banned_titles": data.banned_titles,
+            "train_config": dataclasses.asdict(cfg),
+            "banned_title_keys": sorted({title_key(t) for t in data.banned_titles}),
             "news_held_out_from": data.counts[" + ".join(cfg.news_files)]["held_out_from"]}
 
     def on_best(judged, row, epoch):  # a usable directory after every improvement

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wenmai.models.faithful import (TitleConstraint, chinese_share, is_series_label,
+from wenmai.models.faithful import (TitleConstraint, chinese_share, title_key, is_series_label,
                                     novel_char_share, number_faithful, number_strings, runs,
                                     series_share, strip_opener, untitled_reason)
 
@@ -71,6 +71,9 @@ def test_constraint_rules():
     only, _, _ = c.rule("阿里巴")  # no end inside a copied name
     assert only == {"巴"}
     assert c.rule("国内联播快讯")[2] >= {TitleConstraint.END}
+    stored = TitleConstraint("今天", banned_keys=[title_key("每日快报")])  # a model's own list
+    assert TitleConstraint.END in stored.rule("每日快报")[2]
+    assert TitleConstraint.END not in stored.rule("每日快")[2]
     assert c.rule("营收")[1] == {"1", "i"}  # a run may only start as a source run starts
     assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
 
