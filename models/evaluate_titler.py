@@ -123,10 +123,10 @@ def news_holdout_rows(news_path, meta: dict) -> tuple[list[str], list[str], dict
 def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_len: int,
                   batch_size: int, faithful: bool = True) -> tuple[list[str], float]:
     """Titles as `wenmai run` makes them (no title for a text that is not Chinese), seconds."""
-    from wenmai.models.faithful import strip_opener, untitled_reason
+    from wenmai.models.faithful import titler_input, untitled_reason
     from wenmai.models.titler import generate_titles
 
-    inputs = [strip_opener(t) for t in texts]
+    inputs = [titler_input(t) for t in texts]
     keep = [i for i, t in enumerate(inputs) if untitled_reason(t) is None]
     t0 = time.perf_counter()
     made = generate_titles(model, vocab, [inputs[i] for i in keep], beam_size, max_title_len,

@@ -40,7 +40,7 @@ from typing import Iterable, Optional, Sequence
 __all__ = ["title_key", "NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
            "number_strings", "number_faithful", "is_series_label", "series_share",
            "novel_char_share", "chinese_share", "untitled_reason", "TitleConstraint",
-           "NEWS_OPENERS", "strip_opener"]
+           "NEWS_OPENERS", "strip_opener", "titler_input"]
 
 NUMERALS = frozenset("0123456789〇零一二三四五六七八九十百千万亿两")
 SPAN_CHARS = NUMERALS | frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.%")
@@ -61,6 +61,18 @@ NEWS_OPENERS = re.compile(r"^\s*((央视网|中国网络电视台)([(（]新闻�
 
 def _nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
+
+
+_LINKS = re.compile(r"\[[^\]]*\]\((?:https?://|www\.)[^)]*\)|(?:https?://|www\.)[^\s)\]]+")
+
+
+def titler_input(text: str) -> str:
+    """What the titler reads of a document: no stock opening, no links (a URL's letters are no
+    title material). `documents.text` itself keeps both.
+
+    Example: titler_input("央视网消息：会议召开。[查看原文](https://example.com/a.shtml)") == "会议召开。"
+    """
+    return _LINKS.sub("", strip_opener(text)).strip()
 
 
 def strip_opener(text: str) -> str:
@@ -172,8 +184,9 @@ def novel_char_share(titles: Sequence[str], sources: Sequence[str]) -> float:
 
 
 def chinese_share(text: str) -> float:
-    """Share of CJK ideographs among the letters of `text` (0 when it has no letters)."""
-    letters = [c for c in text if c.isalpha()]
+    """Share of CJK ideographs among the letters of `text`, links left out (0 when it has no
+    letters)."""
+    letters = [c for c in _LINKS.sub("", text) if c.isalpha()]
     if not letters:
         return 0.0
     return sum(1 for c in letters if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf") \
@@ -201,8 +214,8 @@ class TitleConstraint:
     - `ban`: further characters that may not follow ("" stands for the end of the title).
     Rules: a run of span characters follows a run of the source and ends only where a source run
     ends; a unit right after a run is one that follows that run in the source; a title does not
-    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴); a title
-    is never a series label.
+    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴) nor start
+    inside one (国 of 我国); a title is never a series label.
     """
 
     END = ""
@@ -225,8 +238,9 @@ class TitleConstraint:
             if e < len(norm) and norm[e] in UNITS:
                 self._units.setdefault(run, set()).add(norm[e])
         self._banned = set(banned_keys) | _LABEL_KEYS
-        self._forced = self._forced_continuations(norm, ["".join(normalize(c) for c in w)
-                                                         for w in words])
+        norm_words = ["".join(normalize(c) for c in w) for w in words]
+        self._forced = self._forced_continuations(norm, norm_words)
+        self._no_start = self._inner_only(norm, norm_words)
 
     @staticmethod
     def _forced_continuations(text: str, words: Sequence[str]) -> dict[str, str]:
@@ -250,6 +264,18 @@ class TitleConstraint:
                     forced[key] = nexts.pop()
         return forced
 
+    @staticmethod
+    def _inner_only(text: str, words: Sequence[str]) -> set[str]:
+        """Characters that occur in the source only inside words, never at a word's start (国 of
+        我国): a title starting with one would start mid-word."""
+        if sum(len(w) for w in words) != len(text):
+            return set()
+        starts, inner = set(), set()
+        for w in words:
+            starts.add(w[:1])
+            inner.update(w[1:])
+        return {c for c in inner - starts if c not in SPAN_CHARS}
+
     def rule(self, prefix: str) -> tuple[Optional[set[str]], set[str], set[str]]:
         tail = len(prefix)
         while tail > 0 and prefix[tail - 1] in SPAN_CHARS:
@@ -269,6 +295,8 @@ class TitleConstraint:
                 break
         if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
+        if not prefix:
+            ban |= self._no_start
         return only, follow, ban
 
     def finish(self, title: str) -> str:

@@ -7,7 +7,7 @@ Three routes, decided per document by `route`:
   manifest): the titler would invent strings for it;
 - **generated**: the rest run through `KeyedInference` like every model (length buckets,
   token-budget batches, RunInference). The titler reads the text without a news outlet's stock
-  opening (`faithful.strip_opener`); `documents.text` itself is never changed.
+  opening and without links (`faithful.titler_input`); `documents.text` itself is never changed.
 A failed batch leaves its documents' titles null (they are still written: a title is an
 enrichment, not a reason to reject a record) and is counted, with its reasons, in the manifest.
 """
@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
-from wenmai.models.faithful import strip_opener, untitled_reason
+from wenmai.models.faithful import titler_input, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
 from wenmai.types import Doc
 
@@ -49,7 +49,7 @@ class RouteFn(beam.DoFn):
         elif where == "untitled":
             yield beam.pvalue.TaggedOutput("untitled", reason)
         else:
-            yield doc.with_(text=strip_opener(doc.text))  # what the titler reads, not the text kept
+            yield doc.with_(text=titler_input(doc.text))  # what the titler reads, not the text kept
 
 
 class TitleSummary(beam.CombineFn):

@@ -4,7 +4,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wenmai.models.faithful import (TitleConstraint, chinese_share, title_key, is_series_label,
+from wenmai.models.faithful import (TitleConstraint, chinese_share, title_key, titler_input, is_series_label,
                                     novel_char_share, number_faithful, number_strings, runs,
                                     series_share, strip_opener, untitled_reason)
 
@@ -57,6 +57,9 @@ def test_openers_and_languages():
     assert untitled_reason("The quick brown fox jumps") == "not_chinese"
     assert untitled_reason("华为发布了新款 Mate 手机") is None
     assert chinese_share("123") == 0.0
+    link = "本台播发快评。[查看原文](https://tv.example.com/2026/03/30/VIDEtrocowjwglSMCYW.shtml)"
+    assert untitled_reason(link) is None  # a link's letters do not make a story foreign
+    assert titler_input("央视网消息：" + link) == "本台播发快评。"
 
 
 def test_constraint_rules():
@@ -75,6 +78,7 @@ def test_constraint_rules():
     assert TitleConstraint.END in stored.rule("每日快报")[2]
     assert TitleConstraint.END not in stored.rule("每日快")[2]
     assert c.rule("营收")[1] == {"1", "i"}  # a run may only start as a source run starts
+    assert "巴" in c.rule("")[2] and "阿" not in c.rule("")[2]  # no start inside a word
     assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
 
 
