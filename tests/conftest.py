@@ -69,3 +69,28 @@ def tiny_corpus(tmp_path):
     path = tmp_path / "corpus.txt"
     path.write_text("\n".join(TINY_CORPUS) + "\n", encoding="utf-8")
     return path
+
+
+# --------------------------------------------------------------------------------------------------
+# `pytest -m "not slow"`: the fast loop (under a minute on a 2-core machine). Slow = runs the whole
+# job, a benchmark, a training or a Beam pipeline over many elements; CI and the README's test
+# command run everything.
+
+SLOW_MODULES = {
+    "test_reliability", "test_job", "test_job_portable", "test_daily", "test_bench_encoders",
+    "test_bench_clusterers", "test_bench_daily", "test_benchmarks", "test_packaging",
+    "test_report", "test_cli", "test_manifest", "test_topics", "test_carry", "test_previous",
+    "test_bench_report", "test_train_encoder", "test_train_titler", "test_calibrate_extractor",
+}
+SLOW_TESTS = {
+    "test_interrupted_and_resumed_run_ends_with_identical_weights", "test_sharded_recall_against_exact",
+    "test_tiny_model_overfits_three_sentences", "test_train_encoder_main_writes_a_loadable_model",
+    "test_decoded_titles_are_number_faithful", "test_layer_norm_blocks_keep_padding_out_and_train",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module in SLOW_MODULES or getattr(item, "originalname", item.name) in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
