@@ -33,7 +33,6 @@ Example:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from typing import Iterable, Optional, Sequence
 
@@ -59,8 +58,13 @@ NEWS_OPENERS = re.compile(r"^\s*((央视网|中国网络电视台)([(（]新闻�
                           r"(本台消息[，,:：]\s*)?")
 
 
-def _nfkc(text: str) -> str:
-    return unicodedata.normalize("NFKC", text)
+def _normalized(text: str) -> str:
+    """Each character normalised as the titler's vocabulary normalises it (NFKC where it keeps
+    one character, lower case), so the metric sees the characters the decoder saw: "℃" stays
+    one character here, where whole-string NFKC would make it "°C"."""
+    from wenmai.models.vocab import normalize_char
+
+    return "".join(normalize_char(c) for c in text)
 
 
 _LINKS = re.compile(r"\[[^\]]*\]\((?:https?://|www\.)[^)]*\)|(?:https?://|www\.)[^\s)\]]+")
@@ -106,7 +110,7 @@ def _masked(text: str) -> list[bool]:
 
 def number_strings(text: str) -> list[str]:
     """Every number string of `text` (see the module docstring), in order."""
-    text = _nfkc(text)
+    text = _normalized(text)
     mask = _masked(text)
     out = []
     for start, end in runs(text):
@@ -130,7 +134,7 @@ def _whole_numbers(source: str) -> set[str]:
 
 def number_faithful(title: str, source: str) -> bool:
     """True when every number string of `title` occurs in `source` as a whole."""
-    allowed = _whole_numbers(_nfkc(source))
+    allowed = _whole_numbers(_normalized(source))
     return all(s in allowed for s in number_strings(title))
 
 
@@ -176,8 +180,8 @@ def novel_char_share(titles: Sequence[str], sources: Sequence[str]) -> float:
     """Share of title characters (all titles together) absent from their own source."""
     total = novel = 0
     for title, source in zip(titles, sources):
-        present = set(_nfkc(source).lower())
-        for c in _nfkc(title).lower():
+        present = set(_normalized(source).lower())
+        for c in _normalized(title).lower():
             total += 1
             novel += c not in present
     return novel / total if total else 0.0

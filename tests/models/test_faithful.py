@@ -34,6 +34,7 @@ def test_number_strings(text, expected):
     ("增加三成", "比去年增加三成", True),
     ("增长3倍", "增长3%", False),  # the unit belongs to the number
     ("统一部署", "各地部署", True),  # no number string in the title
+    ("超35℃", "气温将超35℃", True),  # ℃ is one character, as the decoder sees it
 ])
 def test_number_faithful_is_whole(title, source, ok):
     assert number_faithful(title, source) is ok
