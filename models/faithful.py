@@ -218,8 +218,9 @@ class TitleConstraint:
     - `ban`: further characters that may not follow ("" stands for the end of the title).
     Rules: a run of span characters follows a run of the source and ends only where a source run
     ends; a unit right after a run is one that follows that run in the source; a title does not
-    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴) nor start
-    inside one (国 of 我国); a title is never a series label.
+    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴; nor after a
+    character that ends no source word, 酒 of 酒泉) nor start inside one (国 of 我国); a title is
+    never a series label.
     """
 
     END = ""
@@ -245,6 +246,7 @@ class TitleConstraint:
         norm_words = ["".join(normalize(c) for c in w) for w in words]
         self._forced = self._forced_continuations(norm, norm_words)
         self._no_start = self._inner_only(norm, norm_words)
+        self._no_end = self._inner_only(norm, [w[::-1] for w in norm_words])  # 酒 of 酒泉
 
     @staticmethod
     def _forced_continuations(text: str, words: Sequence[str]) -> dict[str, str]:
@@ -271,8 +273,9 @@ class TitleConstraint:
     @staticmethod
     def _inner_only(text: str, words: Sequence[str]) -> set[str]:
         """Characters that occur in the source only inside words, never at a word's start (国 of
-        我国): a title starting with one would start mid-word."""
-        if sum(len(w) for w in words) != len(text):
+        我国): a title starting with one would start mid-word. Given the words reversed: the
+        characters that never end a word (酒 of 酒泉), after which a title may not end."""
+        if sum(len(w) for w in words) != len(text):  # words do not tile the text: no knowledge
             return set()
         starts, inner = set(), set()
         for w in words:
@@ -301,6 +304,8 @@ class TitleConstraint:
             ban.add(self.END)
         if not prefix:
             ban |= self._no_start
+        elif prefix[-1] in self._no_end:
+            ban.add(self.END)
         return only, follow, ban
 
     def finish(self, title: str) -> str:

@@ -80,6 +80,8 @@ def test_constraint_rules():
     assert TitleConstraint.END not in stored.rule("每日快")[2]
     assert c.rule("营收")[1] == {"1", "i"}  # a run may only start as a source run starts
     assert "巴" in c.rule("")[2] and "阿" not in c.rule("")[2]  # no start inside a word
+    assert TitleConstraint.END in c.rule("阿里巴巴集")[2]  # nor an end: 集 ends no word here
+    assert TitleConstraint.END not in c.rule("阿里巴巴集团")[2]
     assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
 
 
