@@ -27,6 +27,8 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from wenmai.text import covering_tokens
+
 __all__ = ["NONE", "CANONICAL", "canonical_type", "allowed_types", "span_features",
            "SpanTypeClassifier", "fit_span_types", "load_span_types", "TypeFilter", "PosFilter",
            "jieba_tags",
@@ -82,14 +84,8 @@ def span_features(text: str, tokens: Sequence[str], start: int, end: int,
     if any(c.isdigit() for c in s):
         f.append("digit")
     # tokens covering the span, and whether the span starts / ends on a token boundary
-    covered, pos, a, b = [], 0, 0, 0
-    for tok in tokens:
-        lo, hi = pos, pos + len(tok)
-        pos = hi
-        if hi <= start:
-            continue
-        if lo >= end:
-            break
+    covered, a, b = [], 0, 0
+    for tok, lo, hi in covering_tokens(tokens, start, end):
         covered.append(_tag(tok, tags))
         a |= lo == start
         b |= hi == end
@@ -289,15 +285,7 @@ class PosFilter:
         needs = [POS_EVIDENCE.get(c) for c in allowed]
         if any(n is None for n in needs) or "·" in text[start:end]:
             return True
-        tags, pos = [], 0
-        for tok in tokens:
-            lo, hi = pos, pos + len(tok)
-            pos = hi
-            if hi <= start:
-                continue
-            if lo >= end:
-                break
-            tags.append(self.tags.get(tok))
+        tags = [self.tags.get(tok) for tok, _, _ in covering_tokens(tokens, start, end)]
         return any(t is None or t.startswith(n) for t in tags for need in needs for n in need)
 
     def shares(self, text: str, tokens: Sequence[str], triples: Sequence[dict]) -> np.ndarray:

@@ -16,6 +16,7 @@ from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
 from wenmai.pipelines.infer import FailureStats, KeyedInference
+from wenmai.text import covering_tokens
 from wenmai.types import Doc
 
 # A sentence ends after 。！？；… or a line break, with any closing quotes or brackets.
@@ -91,16 +92,8 @@ def slice_tokens(tokens: Sequence[str], start: int, end: int) -> tuple[str, ...]
 
     Example: slice_tokens(("华为", "公司", "总部"), 1, 5) == ("为", "公司", "总")
     """
-    out, pos = [], 0
-    for token in tokens:
-        lo, hi = pos, pos + len(token)
-        pos = hi
-        if hi <= start:
-            continue
-        if lo >= end:
-            break
-        out.append(token[max(start, lo) - lo:min(end, hi) - lo])
-    return tuple(out)
+    return tuple(token[max(start, lo) - lo:min(end, hi) - lo]
+                 for token, lo, hi in covering_tokens(tokens, start, end))
 
 
 def sentence_examples(doc: Doc, max_chars: int):

@@ -60,6 +60,24 @@ def segment(jieba, text: str) -> tuple[str, ...]:
     return tuple(jieba.lcut(text))
 
 
+def covering_tokens(tokens, start: int, end: int):
+    """(token, its start, its end) of every token that overlaps text[start:end], in order, for
+    tokens that concatenate to the text.
+
+    Example: list(covering_tokens(("华为", "公司", "总部"), 1, 5)) ==
+             [("华为", 0, 2), ("公司", 2, 4), ("总部", 4, 6)]
+    """
+    pos = 0
+    for token in tokens:
+        lo, hi = pos, pos + len(token)
+        pos = hi
+        if hi <= start:
+            continue
+        if lo >= end:
+            break
+        yield token, lo, hi
+
+
 
 STAGE = "read"
 DEAD_LETTER = "dead_letter"
