@@ -188,7 +188,7 @@ def test_generated_records_are_all_accounted_for(models_dir, tmp_path_factory, l
 
 def test_killed_run_leaves_nothing_that_looks_complete(models_dir, tmp_path):
     corpus = tmp_path / "big.txt"
-    corpus.write_text("\n".join(f"第{i}条新闻：北京今天降温，最高气温{i % 30}度" for i in range(40_000)),
+    corpus.write_text("\n".join(f"第{i}条新闻：北京今天降温，最高气温{i % 30}度" for i in range(10_000)),
                       encoding="utf-8")
     out = tmp_path / "out"
     args = [sys.executable, "-c", "import sys; from wenmai.cli import main; sys.exit(main())",
@@ -211,7 +211,7 @@ def test_killed_run_leaves_nothing_that_looks_complete(models_dir, tmp_path):
     # The retry with the same run id clears the stale staging directory and completes.
     assert subprocess.run(args, capture_output=True).returncode == 0
     assert (out / "_SUCCESS").exists() and not staging.exists()
-    assert json.loads((out / "manifest.json").read_text())["balance"]["records_read"] == 40_000
+    assert json.loads((out / "manifest.json").read_text())["balance"]["records_read"] == 10_000
 
 
 def test_ctrl_c_prints_one_line_exits_130_and_removes_the_staging_directory(models_dir, tmp_path):
