@@ -188,7 +188,19 @@ def fit_span_types(features: Sequence[Sequence[str]], labels: Sequence[str], *,
     return SpanTypeClassifier(classes, weights, bias)
 
 
-class TypeFilter:
+class _JiebaTags:
+    """jieba's part-of-speech dictionary, loaded on first use (not at unpickling)."""
+
+    _tags: Optional[Mapping[str, str]] = None
+
+    @property
+    def tags(self) -> Mapping[str, str]:
+        if self._tags is None:
+            self._tags = jieba_tags()
+        return self._tags
+
+
+class TypeFilter(_JiebaTags):
     """Keeps a triple when both of its spans put at least `min_share` of their probability on
     the classes its predicate's slots accept (`slots`: predicate -> (subject, object) classes).
 
@@ -200,13 +212,6 @@ class TypeFilter:
         self.classifier = classifier
         self.slots = {p: (frozenset(s), frozenset(o)) for p, (s, o) in slots.items()}
         self.min_share = min_share
-        self._tags: Optional[Mapping[str, str]] = None
-
-    @property
-    def tags(self) -> Mapping[str, str]:
-        if self._tags is None:
-            self._tags = jieba_tags()
-        return self._tags
 
     def shares(self, text: str, tokens: Sequence[str], triples: Sequence[dict]) -> np.ndarray:
         """(N, 2) allowed-class share of each triple's subject and object."""
@@ -266,20 +271,13 @@ def slots_from_schema(path) -> dict[str, tuple[frozenset, frozenset]]:
 POS_EVIDENCE = {"人物": ("nr",), "国家": ("ns",), "地点": ("ns",), "组织": ("nt", "nz", "ns")}
 
 
-class PosFilter:
+class PosFilter(_JiebaTags):
     """The baseline the classifier is measured against: a span fits a person, place or
     organisation slot when one of its words carries the matching jieba tag (nr, ns, nt/nz) or
     is missing from jieba's dictionary (new names), or it holds a "·"; other slots always fit."""
 
     def __init__(self, slots: Mapping[str, tuple]):
         self.slots = {p: (frozenset(s), frozenset(o)) for p, (s, o) in slots.items()}
-        self._tags: Optional[Mapping[str, str]] = None
-
-    @property
-    def tags(self) -> Mapping[str, str]:
-        if self._tags is None:
-            self._tags = jieba_tags()
-        return self._tags
 
     def _fits(self, text, tokens, start, end, allowed) -> bool:
         needs = [POS_EVIDENCE.get(c) for c in allowed]
