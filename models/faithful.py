@@ -32,9 +32,12 @@ Example:
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from typing import Iterable, Optional, Sequence
+
+from wenmai.models.vocab import normalize_char
 
 __all__ = ["title_key", "NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
            "number_strings", "number_faithful", "is_series_label", "series_share",
@@ -62,8 +65,6 @@ def _normalized(text: str) -> str:
     """Each character normalised as the titler's vocabulary normalises it (NFKC where it keeps
     one character, lower case), so the metric sees the characters the decoder saw: "℃" stays
     one character here, where whole-string NFKC would make it "°C"."""
-    from wenmai.models.vocab import normalize_char
-
     return "".join(normalize_char(c) for c in text)
 
 
@@ -144,10 +145,6 @@ def title_key(title: str) -> str:
 
     Example: title_key("国内联播快讯") == title_key(" 国内联播快讯") (surrounding space ignored)
     """
-    import hashlib
-
-    from wenmai.models.vocab import normalize_char
-
     norm = "".join(normalize_char(c) for c in title.strip())
     return hashlib.sha256(norm.encode("utf-8")).hexdigest()[:20]
 
@@ -227,8 +224,6 @@ class TitleConstraint:
 
     def __init__(self, source: str, words: Sequence[str] = (), banned_keys: Iterable[str] = (),
                  normalize=None):
-        from wenmai.models.vocab import normalize_char
-
         normalize = normalize or normalize_char  # one character to one: offsets stay the same
         norm = "".join(normalize(c) for c in source)
         self._source, self._norm_source = source, norm
