@@ -150,6 +150,7 @@ def title_key(title: str) -> str:
 
 
 _LABEL_KEYS = frozenset(title_key(t) for t in SERIES_LABELS)
+_LABELS_NORM = tuple("".join(normalize_char(c) for c in t) for t in SERIES_LABELS)
 
 
 def is_series_label(title: str, banned_keys: Iterable[str] = ()) -> bool:
@@ -297,6 +298,9 @@ class TitleConstraint:
                 break
         if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
+        for label in _LABELS_NORM:  # a label is no part of a title either (国内联播快讯研究)
+            if prefix.endswith(label[:-1]):
+                ban.add(label[-1])
         if not prefix:
             ban |= self._no_start
         elif prefix[-1] in self._no_end:

@@ -75,6 +75,7 @@ def test_constraint_rules():
     only, _, _ = c.rule("阿里巴")  # no end inside a copied name
     assert only == {"巴"}
     assert c.rule("国内联播快讯")[2] >= {TitleConstraint.END}
+    assert "讯" in c.rule("研究国内联播快")[2]  # nor inside a title
     stored = TitleConstraint("今天", banned_keys=[title_key("每日快报")])  # a model's own list
     assert TitleConstraint.END in stored.rule("每日快报")[2]
     assert TitleConstraint.END not in stored.rule("每日快")[2]
