@@ -99,7 +99,7 @@ class TitleConfig:
     title_input_chars: int = 256  # source characters the titler reads (the CSL protocol's cut)
     # 1 = greedy. 2 measured best per second (wenmai eval titler --beam-size 1|2|4, shipped titler,
     # one CPU thread): CSL test ROUGE-L 0.430 / 0.439 / 0.447 in 11 / 19 / 32 s; news held-out
-    # 0.467 / 0.485 / 0.488 in 10 / 17 / 29 s: beam 2 keeps most of beam 4's gain at 60 % of its cost
+    # 0.466 / 0.485 / 0.488 in 10 / 17 / 29 s: beam 2 keeps most of beam 4's gain at 60 % of its cost
     title_beam_size: int = 2
     title_max_chars: int = 32  # longest title generated
     title_batch_tokens: int = 8_192  # source tokens per batch (fixed: same batches every run)
