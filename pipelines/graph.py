@@ -1,10 +1,15 @@
 """BuildKnnGraph: (doc_id, embedding) pairs -> one `Graph` (all ids + similarity edges).
 
 The one global step. It gathers every embedding on one worker on purpose: N vectors of D
-float32 need N * D * 4 bytes (100k x 256 = 100 MB; 1M = 1 GB) plus N * k candidate edges.
+float32 need N * D * 4 bytes (100k x 384 = 150 MB; 1M = 1.5 GB) plus N * k candidate edges.
 Vectors are L2-normalised, so inner product is cosine similarity: `IndexFlatIP` (exact) up to
 `GraphConfig.exact_max` vectors, HNSW beyond; a faiss GPU index when faiss-gpu sees a GPU.
 faiss is imported inside the DoFn, so the GPU image can swap faiss-gpu in for faiss-cpu.
+
+Which path runs (`choose_knn`): on a runner whose workers all share this machine (FnApiRunner,
+DirectRunner, Prism) always this one, since sharding there only multiplies memory (every vector
+is copied to each list it probes, and all copies live in the one process); on a distributed
+runner, the sharded IVF of `wenmai.pipelines.knn` once the inputs pass `sharded_above_bytes`.
 """
 from __future__ import annotations
 
@@ -20,6 +25,51 @@ from wenmai.config import GraphConfig
 _LOGGER = logging.getLogger(__name__)
 # Past this, one worker holding every vector is worth a warning (and a hint to shard).
 WARN_GATHER_BYTES = 4 * 1024 ** 3
+
+
+# Runners whose workers are processes of this one machine: no worker can hold less than the
+# machine does, so the in-process index is always the smaller choice there.
+LOCAL_RUNNERS = frozenset({"DirectRunner", "FnApiRunner", "BundleBasedDirectRunner",
+                           "SwitchingDirectRunner", "TestDirectRunner", "PrismRunner",
+                           "InteractiveRunner"})
+
+
+def runner_name(runner) -> str:
+    """A runner option (a name, a dotted path, a class or an instance) -> its class name.
+
+    Example: runner_name("apache_beam.runners.portability.fn_api_runner.FnApiRunner") == "FnApiRunner"
+    """
+    if runner is None:
+        return ""
+    if isinstance(runner, str):
+        return runner.split(".")[-1]
+    return runner.__name__ if isinstance(runner, type) else type(runner).__name__
+
+
+def choose_knn(runner, input_bytes: int, config: GraphConfig) -> str:
+    """`--knn` resolved before the Beam graph is built: "single" or "sharded".
+
+    auto -> single on a one-machine runner (and when no runner is named: the default is the
+    FnApiRunner), whatever the size; on any other runner sharded once the inputs total more than
+    `sharded_above_bytes`. An explicit single or sharded is kept as asked.
+
+    Example: choose_knn("FnApiRunner", 10 ** 12, GraphConfig()) == "single";
+             choose_knn("DataflowRunner", 10 ** 12, GraphConfig()) == "sharded"
+    """
+    if config.knn != "auto":
+        return config.knn
+    name = runner_name(runner)
+    if not name or name in LOCAL_RUNNERS:
+        return "single"
+    return "sharded" if input_bytes > config.sharded_above_bytes else "single"
+
+
+def index_kind(n: int, config: GraphConfig) -> str:
+    """The in-process index for n vectors: "flat_ip" (exact) up to `exact_max`, "hnsw" beyond.
+
+    Example: index_kind(GraphConfig().exact_max + 1, GraphConfig()) == "hnsw"
+    """
+    return "flat_ip" if n <= config.exact_max else "hnsw"
 
 
 def gather_bytes(n: int, dim: int, k: int) -> int:
@@ -52,7 +102,7 @@ def build_index(vectors: np.ndarray, config: GraphConfig):
     import faiss
 
     n, dim = vectors.shape
-    if n <= config.exact_max:
+    if index_kind(n, config) == "flat_ip":
         index = faiss.IndexFlatIP(dim)
         if hasattr(faiss, "StandardGpuResources") and faiss.get_num_gpus() > 0:
             index = faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
@@ -103,7 +153,7 @@ def build_graph(pairs: list[tuple[str, np.ndarray]], config: GraphConfig) -> Gra
     src, dst, sim = knn_edges(vectors, config)
     stats = {"nodes": len(ids), "edges": int(len(src)), "k": config.k,
              "min_similarity": config.min_similarity,
-             "index": "flat_ip" if len(ids) <= config.exact_max else "hnsw",
+             "index": index_kind(len(ids), config),
              "memory_bytes": need,
              "seconds": round(time.perf_counter() - start, 3)}
     return Graph(ids, src, dst, sim, stats)
@@ -113,7 +163,7 @@ class BuildKnnGraph(beam.PTransform):
     """(doc_id, embedding) pairs -> a single-element PCollection holding the `Graph`.
 
     `GraphConfig.knn` "sharded" runs `wenmai.pipelines.knn.ShardedKnn`; otherwise the vectors
-    are gathered on one worker (below). `wenmai.job` resolves "auto" from the input size first."""
+    are gathered on one worker (below). `wenmai.job` resolves "auto" first (`choose_knn`)."""
 
     def __init__(self, config: GraphConfig):
         super().__init__()

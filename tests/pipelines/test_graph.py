@@ -68,3 +68,47 @@ def test_memory_need_is_stated():
     assert gather_bytes(1_000_000, 256, 10) == 2_180_000_000
     graph = build_graph([(f"d{i}", np.ones(4, np.float32) / 2) for i in range(3)], GraphConfig(k=2))
     assert graph.stats["memory_bytes"] == gather_bytes(3, 4, 2)
+
+
+# --knn auto: runner x input size -> path ----------------------------------------------------------
+
+TWO_GIB = GraphConfig().sharded_above_bytes
+
+
+@pytest.mark.parametrize("runner", [None, "FnApiRunner", "DirectRunner", "PrismRunner",
+                                    "apache_beam.runners.portability.fn_api_runner.FnApiRunner"])
+@pytest.mark.parametrize("size", [0, TWO_GIB, TWO_GIB + 1, 10 ** 12])
+def test_one_machine_never_shards(runner, size):
+    from wenmai.pipelines.graph import choose_knn
+
+    assert choose_knn(runner, size, GraphConfig()) == "single"
+
+
+@pytest.mark.parametrize("runner", ["DataflowRunner", "FlinkRunner", "SparkRunner",
+                                    "PortableRunner"])
+@pytest.mark.parametrize("size,expected", [(0, "single"), (TWO_GIB, "single"),
+                                           (TWO_GIB + 1, "sharded"), (10 ** 12, "sharded")])
+def test_distributed_runners_shard_above_the_threshold(runner, size, expected):
+    from wenmai.pipelines.graph import choose_knn
+
+    assert choose_knn(runner, size, GraphConfig()) == expected
+
+
+def test_runner_given_as_an_instance_and_explicit_modes_kept():
+    from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
+
+    from wenmai.pipelines.graph import choose_knn
+
+    assert choose_knn(SwitchingDirectRunner(), 10 ** 12, GraphConfig()) == "single"
+    assert choose_knn("FnApiRunner", 0, GraphConfig(knn="sharded")) == "sharded"
+    assert choose_knn("DataflowRunner", 10 ** 12, GraphConfig(knn="single")) == "single"
+
+
+def test_index_kind_switches_at_exact_max():
+    from wenmai.pipelines.graph import index_kind
+
+    config = GraphConfig(exact_max=100)
+    assert [index_kind(n, config) for n in (0, 100, 101)] == ["flat_ip", "flat_ip", "hnsw"]
+    graph = build_graph([(f"d{i}", _unit([[1, i]])[0]) for i in range(5)],
+                        GraphConfig(k=2, exact_max=3))
+    assert graph.stats["index"] == "hnsw"

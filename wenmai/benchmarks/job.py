@@ -90,8 +90,17 @@ def main(argv: Optional[list[str]] = None) -> dict:
                              "--data-dir)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--corpus", choices=["texts", "short"], default="texts",
+                        help="texts: the --texts files; short: up to 1M distinct short documents "
+                             "(wenmai.benchmarks.growth)")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
+    if args.corpus == "short":
+        from wenmai.benchmarks.growth import bench_growth
+
+        report = bench_growth(data_dir(args.data_dir), args.models, args.sizes, extra)
+        print(json.dumps(report))
+        return report
     args.texts = args.texts or [data_dir(args.data_dir) / t for t in DEFAULT_TEXTS]
     report = bench_job(args.texts, args.models, args.sizes, extra)
     print(json.dumps(report))

@@ -1,0 +1,151 @@
+"""`wenmai bench job --corpus short`: the growth curve on up to 1M distinct short documents.
+
+Short documents as a news feed or a question log gives them: headlines, questions, the
+sentences of the similarity files, and sentences of the news programme's stories (a story's
+sentence longer than a short document is cut at its commas into runs of clauses). Every text is
+normalised as `CleanText` normalises it and kept once, so the corpus has no exact duplicates,
+and only texts of `--min-chars` to `TitleConfig.title_min_chars` characters are kept: each is
+its own title, as the job does for short documents by design (no titler call).
+
+The distinct texts are shuffled with a fixed seed and every size is a prefix of the same order:
+the 10k corpus is inside the 100k one, and each size has the same mix of sources. Each size runs
+`wenmai run` in a fresh child process (`wenmai.benchmarks.job.run_once`); the curve reports time,
+peak resident memory and peak memory per 1,000 documents, the figure that must not grow with N.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from wenmai.config import TitleConfig
+from wenmai.text import normalize_text
+
+# In --data-dir, in this order (the order only matters for which source a text is counted under).
+HEADLINES = ("topics/toutiao/headlines.tsv", "topics/tnews/unlabeled.txt", "raw/zhihu_questions.txt")
+PAIRS = ("similarity/afqmc/train.tsv", "similarity/atec/train.tsv", "similarity/bq/train.tsv",
+         "similarity/bq/dev.tsv", "similarity/lcqmc/dev.tsv", "similarity/oppo/dev.tsv",
+         "similarity/pawsx_zh/dev.tsv", "similarity/simclue/train.tsv",
+         "similarity/stsb_zh/train.tsv")
+STORIES = ("titles/xwlb/news.jsonl", "titles/xwlb/archive.jsonl")
+
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?;])|\n")
+_CLAUSE_END = re.compile(r"(?<=[，,：:、])")
+
+
+def line_texts(line: str) -> list[str]:
+    """The texts of one line of a txt (the line), labelled (label<TAB>text) or pairs
+    (a<TAB>b<TAB>label) file.
+
+    Example: line_texts("怎么还款\\t如何还款\\t1\\n") == ["怎么还款", "如何还款"]
+    """
+    parts = line.rstrip("\n").split("\t")
+    return parts[:2] if len(parts) == 3 else parts[-1:]
+
+
+def clause_runs(sentence: str, max_chars: int) -> list[str]:
+    """A long sentence cut after commas/colons into runs of whole clauses of at most
+    `max_chars` characters (a single clause longer than that stays whole).
+
+    Example: clause_runs("今天上午，会议在北京召开，代表出席。", 13)
+             == ["今天上午，会议在北京召开，", "代表出席。"]
+    """
+    runs, current = [], ""
+    for clause in _CLAUSE_END.split(sentence):
+        if current and len(current) + len(clause) > max_chars:
+            runs.append(current)
+            current = ""
+        current += clause
+    if current:
+        runs.append(current)
+    return runs
+
+
+def story_texts(text: str, max_chars: int) -> Iterator[str]:
+    """A story's sentences; one longer than `max_chars` as its runs of clauses."""
+    for sentence in _SENTENCE_END.split(text):
+        sentence = sentence.strip()
+        if len(sentence) <= max_chars:
+            yield sentence
+        else:
+            yield from clause_runs(sentence, max_chars)
+
+
+def raw_texts(data: Path, max_chars: int) -> Iterator[str]:
+    """Every candidate text of the source files, in file order (not yet normalised)."""
+    for name in HEADLINES + PAIRS:
+        with open(data / name, encoding="utf-8") as f:
+            for line in f:
+                yield from line_texts(line)
+    for name in STORIES:
+        with open(data / name, encoding="utf-8") as f:
+            for line in f:
+                story = json.loads(line)
+                yield story["title"]
+                yield from story_texts(story["text"], max_chars)
+
+
+def distinct_short(texts: Iterable[str], min_chars: int, max_chars: int) -> list[str]:
+    """Normalised texts of min_chars..max_chars characters, each once, in first-seen order.
+
+    Example: distinct_short(["ＡＩ芯片", "AI芯片", "长", " AI芯片 "], 2, 8) == ["AI芯片"]
+    """
+    seen: dict[str, None] = {}
+    for text in texts:
+        text = normalize_text(text)
+        if min_chars <= len(text) <= max_chars:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def short_corpus(data: Path, n: int, *, min_chars: int = 4,
+                 max_chars: int = TitleConfig.title_min_chars, seed: int = 0) -> list[str]:
+    """The first n of the distinct short texts in a fixed shuffled order (so every smaller
+    corpus is a prefix of a larger one, with the same mix of sources)."""
+    texts = distinct_short(raw_texts(data, max_chars), min_chars, max_chars)
+    if n > len(texts):
+        raise ValueError(f"--sizes {n}: {data} holds only {len(texts)} distinct short texts "
+                         f"({min_chars}-{max_chars} characters)")
+    random.Random(seed).shuffle(texts)
+    return texts[:n]
+
+
+def per_thousand(row: dict) -> float:
+    """Peak resident memory (MiB) per 1,000 documents of a run.
+
+    Example: per_thousand({"n": 100_000, "peak_rss_mib": 2_500.0}) == 25.0
+    """
+    return row["peak_rss_mib"] / (row["n"] / 1_000)
+
+
+def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str], *,
+                 min_chars: int = 4, seed: int = 0) -> dict:
+    """Runs the whole job on each prefix size of the short corpus; one row per size."""
+    from wenmai.benchmarks.job import run_once
+
+    texts = short_corpus(data, max(sizes), min_chars=min_chars, seed=seed)
+    report = {"corpus": "short", "data": str(data), "sources": list(HEADLINES + PAIRS + STORIES),
+              "min_chars": min_chars, "max_chars": TitleConfig.title_min_chars, "seed": seed,
+              "flags": extra, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="wenmai-growth-") as tmp:
+        for n in sorted(sizes):
+            corpus = Path(tmp) / f"corpus-{n}.txt"
+            corpus.write_text("\n".join(texts[:n]) + "\n", encoding="utf-8")
+            out = Path(tmp) / f"out-{n}"
+            row = run_once(corpus, out, models_dir, extra)
+            row["n"] = n
+            row["peak_mib_per_1k_docs"] = per_thousand(row)
+            row["graph"] = json.loads((out / "manifest.json").read_text()).get("graph", {})
+            report["runs"].append(row)
+            corpus.unlink()
+            shutil.rmtree(out)  # at 1M the tables take GBs; the figures are in the row
+            print(f"{n:>8} docs {row['job_seconds']:>8.1f} s {row['documents_per_s']:>8.0f} docs/s "
+                  f"peak {row['peak_rss_mib']:>7.0f} MiB ({row['peak_mib_per_1k_docs']:.2f} per 1k) "
+                  + " ".join(f"{k} {v:.0%}" for k, v in sorted(row["stage_share"].items(),
+                                                                 key=lambda kv: -kv[1])[:5]),
+                  flush=True)
+    return report
