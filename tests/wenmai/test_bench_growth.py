@@ -69,3 +69,41 @@ def test_short_corpus_too_small_is_an_error(data):
 
 def test_per_thousand():
     assert per_thousand({"n": 100_000, "peak_rss_mib": 2_500.0}) == 25.0
+
+
+def test_phase_memory_keeps_the_peak_of_each_phase():
+    from wenmai.benchmarks.growth import PhaseMemory
+
+    phases = PhaseMemory()
+    phases.sample(100.0)
+    phases.event("INFO wenmai.progress: stage CleanText started\n")
+    phases.sample(300.0)
+    phases.sample(200.0)
+    phases.event("wenmai: 0:00:10 read 5 | cleaned 3\n")  # a progress line is no event
+    phases.sample(250.0)
+    phases.event("INFO wenmai.progress: stage CleanText done: 5 cleaned in 1.0 s\n")
+    phases.sample(50.0)
+    assert phases.peaks == {"start": 100.0, "CleanText started": 300.0, "CleanText done": 50.0}
+
+
+def test_tree_rss_counts_children():
+    import os
+    import subprocess
+    import sys
+
+    from wenmai.benchmarks.growth import tree_rss_mib
+
+    alone = tree_rss_mib(os.getpid())
+    child = subprocess.Popen([sys.executable, "-c", "import time; x = bytearray(200 << 20); "
+                              "time.sleep(5)"])
+    try:
+        import time
+
+        deadline = time.time() + 4
+        while tree_rss_mib(os.getpid()) < alone + 150 and time.time() < deadline:
+            time.sleep(0.1)
+        assert tree_rss_mib(os.getpid()) >= alone + 150
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_rss_mib(-1) == 0

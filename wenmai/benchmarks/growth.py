@@ -9,16 +9,23 @@ its own title, as the job does for short documents by design (no titler call).
 
 The distinct texts are shuffled with a fixed seed and every size is a prefix of the same order:
 the 10k corpus is inside the 100k one, and each size has the same mix of sources. Each size runs
-`wenmai run` in a fresh child process (`wenmai.benchmarks.job.run_once`); the curve reports time,
-peak resident memory and peak memory per 1,000 documents, the figure that must not grow with N.
+`wenmai run` in a fresh child process (as `wenmai.benchmarks.job.run_once` does); the curve
+reports time, peak resident memory, peak memory per 1,000 documents (the figure that must not
+grow with N), and the peak of each phase between the job's stage log lines, which says which
+step holds the memory.
 """
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -114,6 +121,93 @@ def short_corpus(data: Path, n: int, *, min_chars: int = 4,
     return texts[:n]
 
 
+_STAGE_EVENT = re.compile(r"stage (\w+) (started|done)")
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants (MiB), from /proc; 0 once gone."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total / 1024
+
+
+class PhaseMemory:
+    """Peak resident memory per phase of a run: a phase starts at each "stage X started|done"
+    line the job logs (stages overlap under Beam's fusion, so a phase is named by the last event
+    before it: "after Segment done" holds whatever ran next, up to the following event)."""
+
+    def __init__(self):
+        self.phase = "start"
+        self.peaks: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def event(self, line: str) -> None:
+        match = _STAGE_EVENT.search(line)
+        if match:
+            with self._lock:
+                self.phase = f"{match.group(1)} {match.group(2)}"
+
+    def sample(self, mib: float) -> None:
+        with self._lock:
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), mib)
+
+
+def run_traced(corpus: Path, out: Path, models_dir: Path, extra: list[str],
+               interval: float = 0.5) -> dict:
+    """`wenmai.benchmarks.job.run_once`, plus the peak resident memory of the job's process tree
+    in each phase between its stage log lines (`phase_peak_rss_mib`)."""
+    from wenmai.benchmarks.job import _CHILD
+
+    argv = ["run", str(corpus), "--output", str(out), "--models", str(models_dir), "--overwrite",
+            *extra]
+    phases = PhaseMemory()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    tail: list[str] = []
+
+    def read_stderr():
+        for line in proc.stderr:
+            phases.event(line)
+            tail.append(line)
+            del tail[:-40]
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    while proc.poll() is None:
+        phases.sample(tree_rss_mib(proc.pid))
+        time.sleep(interval)
+    stdout = proc.stdout.read()
+    reader.join()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"wenmai run failed ({proc.returncode}): {''.join(tail)[-2000:]}")
+    child = json.loads(stdout.strip().splitlines()[-1])
+    manifest = json.loads((out / "manifest.json").read_text())
+    stages = manifest.get("stage_seconds", {})
+    busy = sum(stages.values()) or 1.0
+    documents = manifest["counts"].get("documents", 0)
+    return {
+        "documents": documents, "triples": manifest["counts"].get("triples", 0),
+        "clusters": manifest["counts"].get("clusters", 0),
+        "wall_seconds": wall, "job_seconds": manifest["seconds"],
+        "documents_per_s": documents / manifest["seconds"],
+        "peak_rss_mib": child["peak_rss_mib"],
+        "phase_peak_rss_mib": {k: round(v) for k, v in phases.peaks.items()},
+        "stage_share": {k: v / busy for k, v in stages.items()},
+        "graph": manifest.get("graph", {}),
+    }
+
+
 def per_thousand(row: dict) -> float:
     """Peak resident memory (MiB) per 1,000 documents of a run.
 
@@ -125,8 +219,6 @@ def per_thousand(row: dict) -> float:
 def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str], *,
                  min_chars: int = 4, seed: int = 0) -> dict:
     """Runs the whole job on each prefix size of the short corpus; one row per size."""
-    from wenmai.benchmarks.job import run_once
-
     texts = short_corpus(data, max(sizes), min_chars=min_chars, seed=seed)
     report = {"corpus": "short", "data": str(data), "sources": list(HEADLINES + PAIRS + STORIES),
               "min_chars": min_chars, "max_chars": TitleConfig.title_min_chars, "seed": seed,
@@ -136,10 +228,9 @@ def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str
             corpus = Path(tmp) / f"corpus-{n}.txt"
             corpus.write_text("\n".join(texts[:n]) + "\n", encoding="utf-8")
             out = Path(tmp) / f"out-{n}"
-            row = run_once(corpus, out, models_dir, extra)
+            row = run_traced(corpus, out, models_dir, extra)
             row["n"] = n
             row["peak_mib_per_1k_docs"] = per_thousand(row)
-            row["graph"] = json.loads((out / "manifest.json").read_text()).get("graph", {})
             report["runs"].append(row)
             corpus.unlink()
             shutil.rmtree(out)  # at 1M the tables take GBs; the figures are in the row
@@ -148,4 +239,6 @@ def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str
                   + " ".join(f"{k} {v:.0%}" for k, v in sorted(row["stage_share"].items(),
                                                                  key=lambda kv: -kv[1])[:5]),
                   flush=True)
+            print("   peak MiB by phase: " + ", ".join(
+                f"{k} {v:,}" for k, v in row["phase_peak_rss_mib"].items()), flush=True)
     return report
