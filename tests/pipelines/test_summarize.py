@@ -124,3 +124,13 @@ def test_titles_fill_documents_and_the_cluster_title_is_the_representatives():
         assert_that(out["clusters"] | "ClusterTitles" >> beam.Map(
             lambda r: (r["cluster_id"], r["title"])),
             equal_to([(0, "华为总部"), (1, "北京降温")]), label="clusters")
+
+
+def test_document_row_keeps_the_embedding_a_float32_array():
+    """Not a list of Python floats (12 KB a row at 384 dims, in every copy the runner holds)."""
+    from wenmai.pipelines.summarize import document_row
+
+    doc = Doc("d1", "a.txt", 1, "今天有雨", tokens=("今天", "有", "雨"))
+    row = document_row(doc, [0.6, 0.8], 0)
+    assert isinstance(row["embedding"], np.ndarray) and row["embedding"].dtype == np.float32
+    assert row["embedding"].tolist() == pytest.approx([0.6, 0.8])
