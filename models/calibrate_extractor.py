@@ -7,9 +7,11 @@ the same directory with a span type filter and per-predicate thresholds.
    NONE class.
 2. On the held-out slice the extractor was selected on (the same deterministic split, read from
    the model's config.json), the pointer probabilities are computed once; then, for each subject
-   threshold and minimum type share in the grids, every predicate's object threshold is chosen by
-   coordinate ascent on the slice's micro F1 (three sweeps). A predicate with fewer than
-   `min_gold` triples in the slice keeps the subject threshold. The best combination is kept.
+   threshold and minimum type share in the grids, every predicate's object threshold is chosen on
+   the slice's micro F1 once its precision reaches `precision_target` (a sweep over the price of
+   a false positive, then coordinate ascent), with the decode-time rules (`triple_rules`)
+   applied. A predicate with fewer than `min_gold` triples in the slice may only move up (1.0
+   turns it off). The best combination is kept.
 
 Micro F1 is a sum over predicates (a triple has one predicate), so each sweep only re-adds
 counts: the whole search takes seconds once the probabilities are known.
@@ -33,6 +35,7 @@ from wenmai.models.vocab import pad_ids
 from wenmai.models.span_types import (NONE, PosFilter, TypeFilter, canonical_type,
                                       fit_span_types, jieba_tags, slots_from_schema,
                                       span_features)
+from wenmai.models.triple_rules import RuleConfig, TripleRules, slot_types
 
 __all__ = ["CalibrationConfig", "calibrate_extractor", "typed_spans", "pointer_tables",
            "count_table", "choose_thresholds"]
@@ -50,9 +53,14 @@ class CalibrationConfig:
     min_shares: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)  # type filter grid (0: off)
     subject_thresholds: tuple[float, ...] = (0.35, 0.45, 0.55)  # subject pointer grid
     # object pointer grid per predicate
+    # object pointer grid per predicate; 1.0 turns a predicate off (a probability never exceeds it)
     object_thresholds: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6,
-                                            0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+                                            0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
     min_gold: int = 5  # slice triples a predicate needs before it gets its own threshold
+    # slice precision the thresholds must reach before F1 counts: about half of the slice's
+    # false positives are true facts its sparse gold lacks, and 0.8 turned 国籍 off on news
+    precision_target: Optional[float] = 0.78
+    rules: RuleConfig = RuleConfig()  # decode-time evidence rules (see triple_rules)
 
 
 def _value(x):
@@ -173,8 +181,10 @@ def pointer_tables(model, vocab, texts: Sequence[str], words: Sequence[Sequence[
 
 
 def count_table(tables, texts, words, gold, predicates, subject_threshold: float,
-                grid: Sequence[float], type_filter: Optional[TypeFilter], min_share: float):
-    """tp[p, g], n_pred[p, g] at object threshold grid[g] for predicate p, and n_gold[p]."""
+                grid: Sequence[float], type_filter: Optional[TypeFilter], min_share: float,
+                rules=None):
+    """tp[p, g], n_pred[p, g] at object threshold grid[g] for predicate p, and n_gold[p].
+    `rules` (a `TripleRules`, or None) is applied to each triple after the type filter."""
     P, G = len(predicates), len(grid)
     tp, n_pred, n_gold = np.zeros((P, G)), np.zeros((P, G)), np.zeros(P)
     pid = {p: i for i, p in enumerate(predicates)}
@@ -186,6 +196,7 @@ def count_table(tables, texts, words, gold, predicates, subject_threshold: float
             continue
         found: dict = {}
         share: dict = {}
+        ruled: dict = {}
         ps = table["ps"]
         for s, e, _ in decode_spans(ps[:, 0], ps[:, 1], subject_threshold):
             po = table["po"].get((s, e))
@@ -202,7 +213,20 @@ def count_table(tables, texts, words, gold, predicates, subject_threshold: float
                                 share[key] = float(type_filter.shares(text, tokens, [t]).min())
                             if share[key] < min_share:
                                 continue
-                        found.setdefault((p, g), set()).add((text[s:e], predicates[p], text[a:b]))
+                        triple = (text[s:e], predicates[p], text[a:b])
+                        if rules is not None:
+                            key = (s, e, a, b, p)
+                            if key not in ruled:
+                                t = {"subject": triple[0], "predicate": triple[1],
+                                     "object": triple[2], "subject_start": s, "subject_end": e,
+                                     "object_start": a, "object_end": b}
+                                kept = rules.apply(text, tokens, [t])
+                                ruled[key] = ((kept[0]["subject"], triple[1], kept[0]["object"])
+                                              if kept else None)
+                            triple = ruled[key]
+                            if triple is None:
+                                continue
+                        found.setdefault((p, g), set()).add(triple)
         for (p, g), triples in found.items():
             tp[p, g] += len(triples & true)
             n_pred[p, g] += len(triples)
@@ -216,31 +240,70 @@ def _micro(tp, n_pred, n_gold, choice) -> tuple[float, float, float]:
     return float(p), float(r), float(2 * p * r / (p + r) if p + r else 0.0)
 
 
-def choose_thresholds(tp, n_pred, n_gold, start: int, min_gold: int, sweeps: int = 3):
-    """Per-predicate grid indices by coordinate ascent on micro F1, from `start` everywhere.
+def _objective(figures: tuple[float, float, float], precision_target: Optional[float]) -> float:
+    """F1, or with a precision target: F1 once precision reaches it, else precision - 1 (any
+    choice that meets the target beats every one that does not)."""
+    p, _, f1 = figures
+    if precision_target is None or p >= precision_target:
+        return f1
+    return p - 1.0
+
+
+def _tradeoff_start(tp, n_pred, n_gold, start: int, min_gold: int, precision_target: float):
+    """The best start for coordinate ascent under a precision target: for each price `lam` of a
+    false positive, every predicate takes the threshold that maximises tp - lam * fp on its own
+    (micro counts add up over predicates, so this traces the precision-recall frontier); the
+    choice with the highest F1 that meets the target wins, else the most precise one."""
+    fp = n_pred - tp
+    rows = np.arange(len(n_gold))
+    lowest = np.where(n_gold >= min_gold, 0, start)
+    best, best_score = np.full(len(n_gold), start), -np.inf
+    for lam in np.concatenate([np.linspace(0, 4, 81), np.linspace(4.5, 50, 92)]):
+        gain = tp - lam * fp  # (P, G)
+        gain[np.arange(gain.shape[1])[None, :] < lowest[:, None]] = -np.inf
+        # ties: the start when it is among them (a predicate the slice says nothing about
+        # stays), else the higher threshold (fewer outputs for the same gain)
+        choice = gain.shape[1] - 1 - np.argmax(gain[:, ::-1], axis=1)
+        choice = np.where(gain[:, start] >= gain.max(axis=1), start, choice)
+        score = _objective(_micro(tp, n_pred, n_gold, choice), precision_target)
+        if score > best_score:
+            best, best_score = choice, score
+    assert len(best) == len(rows)
+    return best
+
+
+def choose_thresholds(tp, n_pred, n_gold, start: int, min_gold: int, sweeps: int = 3,
+                      precision_target: Optional[float] = None):
+    """Per-predicate grid indices by coordinate ascent on micro F1 (subject to a precision
+    target when one is given), from `start` everywhere. A predicate with fewer than `min_gold`
+    gold triples may only move up the grid (fewer outputs): the slice cannot vouch for it.
 
     Example: one predicate whose triples are all right at index 2 and half wrong at index 0
     moves from start 0 to 2 when it has min_gold gold triples.
     """
     choice = np.full(len(n_gold), start)
-    best = _micro(tp, n_pred, n_gold, choice)[2]
+    if precision_target is not None:
+        choice = _tradeoff_start(tp, n_pred, n_gold, start, min_gold, precision_target)
+    best = _objective(_micro(tp, n_pred, n_gold, choice), precision_target)
     for _ in range(sweeps):
         for p in range(len(n_gold)):
-            if n_gold[p] < min_gold:
+            lowest = 0 if n_gold[p] >= min_gold else start
+            if n_gold[p] < min_gold and precision_target is None:
                 continue
-            for g in range(tp.shape[1]):
+            for g in range(lowest, tp.shape[1]):
                 trial = choice.copy()
                 trial[p] = g
-                f1 = _micro(tp, n_pred, n_gold, trial)[2]
-                if f1 > best + 1e-12:
-                    best, choice = f1, trial
+                score = _objective(_micro(tp, n_pred, n_gold, trial), precision_target)
+                if score > best + 1e-12:
+                    best, choice = score, trial
     return choice
 
 
 def calibrate_extractor(directory, data_dir, schema_file: str,
                         cfg: CalibrationConfig = CalibrationConfig()) -> dict:
-    """Fits the type filter, chooses thresholds, and writes both into the model directory
-    (config.json keys `threshold`, `object_thresholds`, `type_filter`, `calibration`;
+    """Fits the type filter, chooses thresholds (with `cfg.rules` applied, and the precision
+    target), and writes them into the model directory (config.json keys `threshold`,
+    `object_thresholds`, `type_filter`, `rules`, `calibration`;
     span_types.json + span_types.safetensors; a card section). Returns the `calibration` entry."""
     import jieba
 
@@ -268,16 +331,19 @@ def calibrate_extractor(directory, data_dir, schema_file: str,
     gold = [[x for x in spo if x[1] in slots] for _, spo in held]
     tables = pointer_tables(model, vocab, texts, words, max_len, min(cfg.subject_thresholds))
     type_filter = TypeFilter(classifier, slots, 0.0)
+    schema_types = slot_types(data / schema_file)
+    rules = None if cfg.rules is None else TripleRules(schema_types, cfg.rules, classifier)
+    target = cfg.precision_target
 
     grid = list(cfg.object_thresholds)
     results = []
     for ts in cfg.subject_thresholds:
         for share in cfg.min_shares:
             counts = count_table(tables, texts, words, gold, predicates, ts, grid, type_filter,
-                                 share)
+                                 share, rules)
             start = int(np.argmin([abs(g - ts) for g in grid]))
             flat = _micro(*counts, np.full(len(predicates), start))
-            choice = choose_thresholds(*counts, start, cfg.min_gold)
+            choice = choose_thresholds(*counts, start, cfg.min_gold, precision_target=target)
             figures = _micro(*counts, choice)
             results.append({"subject_threshold": ts, "min_share": share,
                             "flat": dict(zip(("precision", "recall", "f1"), flat)),
@@ -285,21 +351,28 @@ def calibrate_extractor(directory, data_dir, schema_file: str,
                             "object_thresholds": {p: grid[g] for p, g in zip(predicates, choice)}})
             log.info("subject %.2f, type share %.2f: flat %s, per predicate %s", ts, share,
                      flat, figures)
-    best = max(results, key=lambda r: r["tuned"]["f1"])
+    best = max(results, key=lambda r: _objective(tuple(r["tuned"].values()), target))
     # the baseline: jieba POS evidence instead of the classifier, at the chosen subject threshold
     ts = best["subject_threshold"]
-    counts = count_table(tables, texts, words, gold, predicates, ts, grid, PosFilter(slots), 0.5)
+    counts = count_table(tables, texts, words, gold, predicates, ts, grid, PosFilter(slots), 0.5,
+                         rules)
     start = int(np.argmin([abs(g - ts) for g in grid]))
     pos = {"flat": dict(zip(("precision", "recall", "f1"),
                             _micro(*counts, np.full(len(predicates), start)))),
            "tuned": dict(zip(("precision", "recall", "f1"),
-                             _micro(*counts, choose_thresholds(*counts, start, cfg.min_gold))))}
+                             _micro(*counts, choose_thresholds(*counts, start, cfg.min_gold,
+                                                               precision_target=target))))}
     log.info("jieba POS evidence instead: %s", pos)
 
     meta["threshold"] = best["subject_threshold"]
     meta["object_thresholds"] = best["object_thresholds"]
     meta["type_filter"] = {"min_share": best["min_share"],
                            "slots": {p: [sorted(s), sorted(o)] for p, (s, o) in slots.items()}}
+    if cfg.rules is None:
+        meta.pop("rules", None)
+    else:
+        meta["rules"] = {"config": asdict(cfg.rules),
+                         "slots": {p: list(t) for p, t in schema_types.items()}}
     meta["calibration"] = {"config": asdict(cfg), "held_out_sentences": len(held),
                            "chosen": {k: best[k] for k in ("subject_threshold", "min_share",
                                                            "flat", "tuned")},

@@ -349,8 +349,10 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab",
 
     `threshold` None (the default): what `load_extractor` attached from config.json, all chosen
     on held-out train-role data: `model.threshold` for subjects, `model.object_thresholds` (one
-    per predicate) for objects, and `model.type_filter` (subject and object types must fit the
-    predicate's schema slots). A number: that one pointer threshold everywhere, no type filter.
+    per predicate) for objects, `model.type_filter` (subject and object types must fit the
+    predicate's schema slots) and `model.triple_rules` (the sentence's own evidence: word
+    boundaries, name and country words, cue words; see `triple_rules`). A number: that one
+    pointer threshold everywhere, no type filter, no rules.
     """
     n_pred = model.config.n_predicates
     type_filter = None
@@ -400,16 +402,22 @@ def extract_triples(model: TripleExtractor, vocab: "Vocab",
     if type_filter is not None:
         out = [type_filter.keep(text, words, found) if found else found
                for (text, words), found in zip(examples, out)]
+    rules = getattr(model, "triple_rules", None) if type_filter is not None else None
+    if rules is not None:
+        out = [rules.apply(text, words, found) if found else found
+               for (text, words), found in zip(examples, out)]
     return out
 
 
 def load_extractor(directory) -> tuple[TripleExtractor, "Vocab"]:
     """The extractor and vocabulary saved in `directory`, in eval mode with gradients off, with
     the decoding choices of its config.json attached: `model.threshold` (subject pointers; 0.5
-    if absent), `model.object_thresholds` (per predicate; None: the subject threshold) and
-    `model.type_filter` (None when the directory has no span type classifier)."""
+    if absent), `model.object_thresholds` (per predicate; None: the subject threshold),
+    `model.type_filter` (None when the directory has no span type classifier) and
+    `model.triple_rules` (None when config.json has no `rules`)."""
     from wenmai.models.checkpoint import load_pretrained, read_config
     from wenmai.models.span_types import TypeFilter, load_span_types
+    from wenmai.models.triple_rules import RuleConfig, TripleRules
 
     model, vocab = load_pretrained(directory, TripleExtractor, ExtractorConfig)
     meta = read_config(directory)
@@ -422,4 +430,9 @@ def load_extractor(directory) -> tuple[TripleExtractor, "Vocab"]:
     model.type_filter = None
     if classifier is not None and spec is not None:
         model.type_filter = TypeFilter(classifier, spec["slots"], float(spec["min_share"]))
+    rules = meta.get("rules")
+    model.triple_rules = None
+    if rules is not None and model.type_filter is not None:
+        model.triple_rules = TripleRules({p: tuple(s) for p, s in rules["slots"].items()},
+                                         RuleConfig(**rules["config"]), classifier)
     return model, vocab

@@ -26,6 +26,23 @@ def test_choose_thresholds_moves_only_predicates_with_enough_gold():
     assert (p, r) == (10 / 14, 10 / 12) and f1 > _micro(tp, n_pred, n_gold, np.zeros(2, int))[2]
 
 
+def test_precision_target_lets_rare_predicates_rise_but_never_fall():
+    # as above; with a target of 0.9 the rare predicate may move up (2 of 3 right at 0.5):
+    # 10 of 11 = 0.909 meets it with the most recall; without a target it stays at the start
+    tp = np.array([[10, 9, 8], [2, 2, 1]], dtype=float)
+    n_pred = np.array([[30, 12, 8], [6, 3, 1]], dtype=float)
+    n_gold = np.array([10, 2], dtype=float)
+    choice = choose_thresholds(tp, n_pred, n_gold, start=0, min_gold=5, precision_target=0.9)
+    assert list(choice) == [2, 1]
+    assert _micro(tp, n_pred, n_gold, choice)[0] >= 0.9
+    # a rare predicate never moves below its start, even when that would add recall
+    choice = choose_thresholds(tp, n_pred, n_gold, start=1, min_gold=5, precision_target=0.5)
+    assert choice[1] >= 1
+    # an unreachable target: the most precise choice
+    choice = choose_thresholds(tp, n_pred, n_gold, start=0, min_gold=5, precision_target=1.01)
+    assert _micro(tp, n_pred, n_gold, choice)[0] == 1.0
+
+
 def test_count_table_decodes_each_grid_threshold():
     # one sentence, one subject "张三" (0, 2); predicate 0 object "北京" (5, 7) at 0.6,
     # a wrong object "出生" (2, 4) at 0.4
@@ -90,9 +107,11 @@ def test_calibrate_writes_choices_the_loader_uses(tmp_path):
     assert set(meta["object_thresholds"]) == {"出生地", "毕业院校"}
     assert meta["type_filter"]["slots"]["毕业院校"] == [["人物"], ["组织"]]
     assert "## Decoding choices" in (out / "README.md").read_text(encoding="utf-8")
+    assert meta["rules"]["slots"]["毕业院校"] == ["人物", "学校"]
     loaded, _ = load_extractor(out)
     assert loaded.type_filter is not None and loaded.type_filter.min_share in (0.0, 0.5)
     assert loaded.threshold == 0.5
+    assert loaded.triple_rules is not None and loaded.triple_rules.config == cfg.rules
 
 
 def test_grown_spans_take_one_whole_neighbouring_word():

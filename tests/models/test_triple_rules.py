@@ -1,0 +1,155 @@
+import pytest
+
+from wenmai.models.triple_rules import (RuleConfig, TripleRules, has_cue, has_date_shape,
+                                        is_country, looks_like_person, nationality_linked,
+                                        snap_span, slot_types)
+
+# our own sentences with hand-made POS tags (word, flag, start, end)
+
+
+def _tags(*words):
+    out, pos = [], 0
+    for w, flag in words:
+        out.append((w, flag, pos, pos + len(w)))
+        pos += len(w)
+    return tuple(out)
+
+
+LEADER = "越南国家主席苏林表示"
+LEADER_TAGS = _tags(("越南", "ns"), ("国家主席", "n"), ("苏林", "nr"), ("表示", "v"))
+QUOTE = "苏林表示越方支持一个中国原则"
+QUOTE_TAGS = _tags(("苏林", "nr"), ("表示", "v"), ("越方", "n"), ("支持", "v"), ("一个", "m"),
+                   ("中国", "ns"), ("原则", "n"))
+ENVOY = "中国驻泰国大使韩某出席"
+ENVOY_TAGS = _tags(("中国", "ns"), ("驻", "v"), ("泰国", "ns"), ("大使", "n"), ("韩某", "nr"),
+                   ("出席", "v"))
+ACTOR = "张三，1980年生于北京，中国内地男演员"
+ACTOR_TAGS = _tags(("张三", "nr"), ("，", "x"), ("1980", "m"), ("年", "m"), ("生于", "v"),
+                   ("北京", "ns"), ("，", "x"), ("中国", "ns"), ("内地", "s"), ("男演员", "n"))
+SPORT = "决赛中，中国选手李某夺冠"
+SPORT_TAGS = _tags(("决赛", "n"), ("中", "f"), ("，", "x"), ("中国", "ns"), ("选手", "v"),
+                   ("李某", "nr"), ("夺冠", "v"))
+
+
+def test_snap_span_extends_drops_or_keeps():
+    bounds = [0, 3, 5]  # 金振杓 | 表示
+    assert snap_span(bounds, 0, 2, "extend") == (0, 3)
+    assert snap_span(bounds, 0, 2, "drop") is None
+    assert snap_span(bounds, 0, 2, "off") == (0, 2)
+    assert snap_span(bounds, 0, 3, "drop") == (0, 3)
+    assert snap_span(bounds, 1, 4, "extend") == (0, 5)
+
+
+def test_country_lexicon_and_date_shape():
+    assert is_country("柬埔寨") and is_country("中国")
+    assert not is_country("柬埔") and not is_country("中美") and not is_country("吴中区")
+    assert has_date_shape("1998年3月") and has_date_shape("二〇〇八年") and has_date_shape("2008-05")
+    assert not has_date_shape("10月15日") and not has_date_shape("今年")
+
+
+def test_person_needs_name_words():
+    assert looks_like_person(LEADER, 6, 8, LEADER_TAGS)
+    assert not looks_like_person(LEADER, 8, 10, LEADER_TAGS)
+    # a title swallowed with the name: a person only when one name word is enough
+    assert not looks_like_person(LEADER, 2, 8, LEADER_TAGS)
+    assert looks_like_person(LEADER, 2, 8, LEADER_TAGS, every=False)
+    assert looks_like_person("马蒂亚斯·施密特", 0, 8, ())
+
+
+@pytest.mark.parametrize("text, tags, s, o, linked", [
+    (LEADER, LEADER_TAGS, "苏林", "越南", True),  # country + title + name
+    (QUOTE, QUOTE_TAGS, "苏林", "中国", False),  # a country the quote mentions
+    (ENVOY, ENVOY_TAGS, "韩某", "泰国", False),  # posted there, not from there
+    (ACTOR, ACTOR_TAGS, "张三", "中国", True),  # apposition with a nationality cue
+    (SPORT, SPORT_TAGS, "李某", "中国", True),  # 选手 tagged v is still a role noun
+])
+def test_nationality_link(text, tags, s, o, linked):
+    si, oi = text.index(s), text.index(o)
+    assert nationality_linked(text, (si, si + len(s)), (oi, oi + len(o)), tags, 12) is linked
+
+
+def test_cue_near_the_pair_within_its_clause():
+    text = "2017年5月，某委员会成立"
+    assert has_cue(text, (8, 13), (0, 7), "成立", 8)
+    assert not has_cue("某联合会今天(5月18日)公布数据", (0, 4), (7, 12), "成立", 8)
+    # a cue beyond a clause break does not count
+    assert not has_cue("某公司2001年，今年成立十周年", (0, 3), (3, 8), "成立", 20)
+
+
+SLOTS = {"国籍": ("人物", "国家"), "总部地点": ("企业", "地点"), "成立日期": ("企业", "Date"),
+         "妻子": ("人物", "人物"), "作者": ("图书作品", "人物")}
+
+
+def _triple(text, s, p, o, s_at=0, o_at=0):
+    si, oi = text.index(s, s_at), text.index(o, o_at)
+    return {"subject": s, "predicate": p, "object": o, "subject_start": si,
+            "subject_end": si + len(s), "object_start": oi, "object_end": oi + len(o),
+            "score": 0.9}
+
+
+def _kept(rules, text, tokens, triples):
+    return {(t["subject"], t["predicate"], t["object"]) for t in rules.apply(text, tokens, triples)}
+
+
+def test_rules_keep_the_stated_nationality_and_drop_the_quoted_country():
+    text = "越南国家主席苏林表示，越方支持一个中国原则。"
+    tokens = ("越南", "国家主席", "苏林", "表示", "，", "越方", "支持", "一个", "中国", "原则", "。")
+    rules = TripleRules(SLOTS, RuleConfig(person_evidence=False))
+    kept = _kept(rules, text, tokens, [_triple(text, "苏林", "国籍", "越南"),
+                                       _triple(text, "苏林", "国籍", "中国")])
+    assert kept == {("苏林", "国籍", "越南")}
+
+
+def test_word_boundary_rule_drops_or_extends_a_cut_name():
+    text = "柬埔寨国家主席金振杓表示支持"
+    tokens = ("柬埔寨", "国家主席", "金振杓", "表示", "支持")
+    cut = [_triple(text, "金振", "国籍", "柬埔")]
+    base = dict(person_evidence=False, nationality_link=False, country_lexicon=False)
+    assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="drop", **base)), text, tokens,
+                 cut) == set()
+    assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="extend", **base)), text, tokens,
+                 cut) == {("金振杓", "国籍", "柬埔寨")}
+    assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="off", **base)), text, tokens,
+                 cut) == {("金振", "国籍", "柬埔")}
+
+
+def test_overlapping_spans_dates_without_year_works_without_marks_and_founding_cues():
+    rules = TripleRules(SLOTS, RuleConfig(person_evidence=False))
+    text = "中国铁路某某集团有限公司今天(5月18日)发布数据"
+    tokens = ("中国铁路", "某某", "集团", "有限公司", "今天", "(", "5", "月", "18", "日", ")",
+              "发布", "数据")
+    assert _kept(rules, text, tokens, [_triple(text, "中国铁路某某集团有限公司", "总部地点", "中国"),
+                                       _triple(text, "中国铁路某某集团有限公司", "成立日期",
+                                               "5月18日")]) == set()
+    text = "某某委员会成立60年来，从1965年的规模增长"
+    tokens = ("某某", "委员会", "成立", "60", "年来", "，", "从", "1965", "年", "的", "规模", "增长")
+    assert _kept(rules, text, tokens, [_triple(text, "某某委员会", "成立日期", "1965年")]) == set()
+    text = "2017年5月，某某委员会成立"
+    tokens = ("2017", "年", "5", "月", "，", "某某", "委员会", "成立")
+    assert _kept(rules, text, tokens, [_triple(text, "某某委员会", "成立日期", "2017年5月")]) == {
+        ("某某委员会", "成立日期", "2017年5月")}
+    text = "王某说的“低空经济”是指"
+    tokens = ("王某", "说", "的", "“", "低空", "经济", "”", "是", "指")
+    assert _kept(rules, text, tokens, [_triple(text, "低空经济", "作者", "王某")]) == set()
+
+
+def test_spouses_need_the_cue_between_them_and_no_other_name(monkeypatch):
+    text = "甲先生夫人乙女士和丙先生夫人丁女士出席"
+    tags = _tags(("甲先生", "nr"), ("夫人", "n"), ("乙女士", "nr"), ("和", "c"), ("丙先生", "nr"),
+                 ("夫人", "n"), ("丁女士", "nr"), ("出席", "v"))
+    tokens = tuple(w for w, _, _, _ in tags)
+    rules = TripleRules(SLOTS, RuleConfig())
+    monkeypatch.setattr("wenmai.models.triple_rules.pos_tags", lambda t: tags)  # by hand
+    kept = _kept(rules, text, tokens, [_triple(text, "甲先生", "妻子", "乙女士"),
+                                       _triple(text, "丙先生", "妻子", "乙女士"),
+                                       _triple(text, "丁女士", "妻子", "乙女士")])
+    assert kept == {("甲先生", "妻子", "乙女士")}
+
+
+def test_slot_types_read_the_schema(tmp_path):
+    path = tmp_path / "schemas.json"
+    path.write_text('{"predicate": "国籍", "subject_type": "人物", "object_type": "国家"}\n'
+                    '{"predicate": "成立日期", "subject_type": "企业", "object_type": "Date"}\n'
+                    '{"predicate": "成立日期", "subject_type": "机构", "object_type": "Date"}\n',
+                    encoding="utf-8")
+    assert slot_types(path) == {"国籍": ("人物", "国家"), "成立日期": ("企业", "Date")}
