@@ -164,7 +164,8 @@ def score_pairs(sims: np.ndarray, labels: np.ndarray, threshold: Optional[float]
     return {"spearman": spearman, "pearson": pearson, "auc": auc, "accuracy": accuracy}
 
 
-def evaluate_encoder(pairs_path, models_dir=None, batch_size: int = 256) -> dict:
+def evaluate_encoder(pairs_path, models_dir=None, batch_size: int = 256,
+                     int8: bool = False) -> dict:
     """Scores every row of a pairs file with the encoder in `models_dir/encoder/`.
 
     Returns {"spearman", "pearson", "auc", "accuracy", "n",
@@ -177,6 +178,10 @@ def evaluate_encoder(pairs_path, models_dir=None, batch_size: int = 256) -> dict
     texts_a, texts_b, labels = read_pairs(pairs_path)
     encoder_dir = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR) / ENCODER_SUBDIR
     model, vocab = load_encoder(encoder_dir)
+    if int8:  # as `wenmai run` runs it on a CPU (wenmai.models.quantize)
+        from wenmai.models.quantize import quantize_int8
+
+        model = quantize_int8(model)
     meta = read_config(encoder_dir)
     if "threshold" not in meta:
         raise ValueError(f"{encoder_dir / 'config.json'} has no 'threshold'")

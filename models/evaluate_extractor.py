@@ -100,22 +100,29 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: Optional[flo
 
 
 def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = None,
-                       batch_size: int = 64, by_predicate: bool = False) -> dict:
+                       batch_size: int = 64, by_predicate: bool = False,
+                       int8: bool = False, bf16: bool = False) -> dict:
     """Scores every row of a triples file with the extractor in `models_dir/extractor/`."""
     from wenmai.models import DEFAULT_MODELS_DIR
     from wenmai.models.checkpoint import read_config
     from wenmai.models.extractor import load_extractor
+    from wenmai.models.quantize import bf16_context
 
     rows = read_triples(data_path)
     root = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR)
     directory = root / EXTRACTOR_SUBDIR
     model, vocab = load_extractor(directory)
+    if int8 and not bf16:  # as `wenmai run` runs it on a CPU (bf16 autocast needs float layers)
+        from wenmai.models.quantize import quantize_int8
+
+        model = quantize_int8(model)
     meta = read_config(directory)
     # threshold None: the model's own choices (subject and per-predicate object thresholds,
     # type filter), as the pipeline decodes
-    predicted = predict_texts([t for t, _ in rows], model, vocab, threshold=threshold,
-                              max_len=int(meta.get("max_len", model.config.max_len)),
-                              batch_size=batch_size)
+    with bf16_context(next(model.parameters()).device, bf16):  # as `wenmai run` on a CPU
+        predicted = predict_texts([t for t, _ in rows], model, vocab, threshold=threshold,
+                                  max_len=int(meta.get("max_len", model.config.max_len)),
+                                  batch_size=batch_size)
     predicted = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in predicted]
     gold = [g for _, g in rows]
     result = score_triples(predicted, gold)

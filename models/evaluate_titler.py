@@ -139,7 +139,7 @@ def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_
 
 def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_size: int = 1,
                     max_title_len: int = 32, batch_size: int = 64, news_holdout: bool = False,
-                    unconstrained: bool = False) -> dict:
+                    unconstrained: bool = False, int8: bool = False) -> dict:
     """Scores every row of a pairs file (or the model's news hold-out) with the titler in
     `models_dir/titler/`.
 
@@ -154,6 +154,10 @@ def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_
 
     titler_dir = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR) / TITLER_SUBDIR
     model, vocab = load_titler(titler_dir)
+    if int8:  # as `wenmai run` runs it on a CPU (wenmai.models.quantize)
+        from wenmai.models.quantize import quantize_int8
+
+        model = quantize_int8(model)
     meta = read_config(titler_dir)
     slice_ = None
     if news_holdout:

@@ -23,6 +23,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
 from wenmai.config import InferenceConfig
+from wenmai.models.quantize import for_device
 
 __all__ = ["EncoderHandler", "ExtractorHandler", "KeyedHandler", "LoadedModel", "TextExample",
            "TextModelHandler", "TitlerHandler", "precision_context", "select_device",
@@ -111,10 +112,16 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
     LOADER: tuple[str, str]
     NAMESPACE: str
 
-    def __init__(self, model_dir: str | Path, device: str, precision: str, **batching):
+    def __init__(self, model_dir: str | Path, device: str, precision: str, int8: bool = False,
+                 **batching):
         self._model_dir = str(model_dir)
         self._device = device
         self._precision = precision
+        # int8 dynamic quantization of Linear/GRU layers, on CPU only. Activation scales are
+        # per batch, so a row's output then moves a little with its batch-mates (the encoder's
+        # vectors by cosine < 0.01): kept for the encoder, whose time it halves; the titler's
+        # and extractor's time is elsewhere (docs/benchmarks.md), and their outputs stay exact
+        self._int8 = int8
         super().__init__(**batching)
 
     def load_model(self) -> LoadedModel:
@@ -124,7 +131,7 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
         module, vocab = getattr(importlib.import_module(module_name), function)(self._model_dir)
         device = select_device(self._device)
         module.to(device).eval().requires_grad_(False)
-        return LoadedModel(module, vocab, device)
+        return LoadedModel(for_device(module, device, self._int8), vocab, device)
 
     def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
         return sum(len(text.encode("utf-8")) for text, _ in batch)
@@ -150,7 +157,8 @@ class EncoderHandler(TextModelHandler):
                             batch_bucket_boundaries=list(config.bucket_boundaries))
         else:
             batching = token_budget(config.max_batch_tokens, config.max_len)
-        super().__init__(model_dir, config.device, config.precision, **batching)
+        super().__init__(model_dir, config.device, config.precision, config.encoder_int8,
+                         **batching)
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None

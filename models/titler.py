@@ -98,12 +98,18 @@ class Attention(nn.Module):
         self.key = nn.Linear(2 * config.enc_hidden, config.dec_hidden, bias=False)
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor,
-                mask: torch.Tensor) -> torch.Tensor:
-        # query: (B, T, Hd), keys: (B, S, Hd) = self.key(memory), mask: (B, S) bool
-        scores = query @ keys.transpose(1, 2)  # (B, T, S)
+                mask: torch.Tensor, beams: int = 1) -> torch.Tensor:
+        # query: (B*k, T, Hd), keys: (B, S, Hd) = self.key(memory), mask: (B*k, S) bool; the k
+        # beams of one source share its keys and memory: one (k*T, S) product per source reads
+        # them once, where a copy per beam would read them k times (the decoder's costliest step)
+        R, T, _ = query.shape
+        B, S, _ = keys.shape
+        q = query.reshape(B, beams * T, -1)  # (B, k*T, Hd)
+        scores = (q @ keys.transpose(1, 2)).view(R, T, S)  # (B*k, T, S)
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = F.softmax(scores, dim=-1)  # (B, T, S)
-        return weights @ memory, weights  # (B, T, 2He), (B, T, S)
+        weights = F.softmax(scores, dim=-1)  # (B*k, T, S)
+        context = (weights.view(B, beams * T, S) @ memory).view(R, T, -1)  # (B*k, T, 2He)
+        return context, weights
 
 
 class CopyPrior(nn.Module):
@@ -142,11 +148,13 @@ class Memory:
     mask: torch.Tensor  # (B, S) bool
     prior: torch.Tensor  # (B, V) logit bias (zeros without the copy prior)
     src: torch.Tensor  # (B, S) source ids, where copy attention puts its mass
+    beams: int = 1  # rows of mask/prior/src per row of memory/keys (beams of one source)
 
     def repeat(self, k: int) -> "Memory":
-        """Each row k times in a row: (B, ...) -> (B*k, ...), beams of one source adjacent."""
-        return Memory(*(t.repeat_interleave(k, dim=0) for t in
-                        (self.memory, self.keys, self.mask, self.prior, self.src)))
+        """k beams per source, adjacent: mask, prior and src become (B*k, ...); memory and keys
+        stay (B, ...), shared by a source's beams (`Attention` reads them once per source)."""
+        small = (t.repeat_interleave(k, dim=0) for t in (self.mask, self.prior, self.src))
+        return Memory(self.memory, self.keys, *small, beams=self.beams * k)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -193,7 +201,8 @@ class Titler(nn.Module):
         beam search."""
         x = self.drop(self.emb(tgt_in))  # (B, T, E)
         y, h = self.decoder(x, h)  # (B, T, Hd)
-        context, weights = self.attention(y, mem.keys, mem.memory, mem.mask)  # (B, T, 2He), (B, T, S)
+        context, weights = self.attention(y, mem.keys, mem.memory, mem.mask,
+                                          mem.beams)  # (B, T, 2He), (B, T, S)
         z = self.drop(torch.tanh(self.combine(torch.cat([y, context], dim=-1))))  # (B, T, E)
         logits = z @ self.emb.weight.T + self.out_bias + mem.prior.unsqueeze(1)  # (B, T, V)
         if self.gate is None:

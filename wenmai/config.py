@@ -85,6 +85,10 @@ class InferenceConfig:
     # autocast for every model's inference (fp16 needs CUDA); halves memory traffic on a GPU.
     # Embeddings are stored as float32 whatever the precision.
     precision: Precision = "fp32"
+    # int8 dynamic quantization of the encoder's Linear and GRU layers when it runs on a CPU
+    # (torch quantize_dynamic; fp32 on CUDA): 1.9x its speed, LCQMC/STS-B/AFQMC within 0.004 of
+    # fp32 (docs/benchmarks.md, `wenmai eval encoder --int8`)
+    encoder_int8: bool = True
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,10 @@ def encoder(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--pairs", required=True, help="text_a<TAB>text_b<TAB>label file")
     parser.add_argument("--models", default=None, help=MODELS_HELP)
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch")
+    parser.add_argument("--int8", action="store_true",
+                        help="score the model int8-quantized as `wenmai run` runs it on a CPU")
     args = parser.parse_args(argv)
-    result = evaluate_encoder(args.pairs, args.models, batch_size=args.batch_size)
+    result = evaluate_encoder(args.pairs, args.models, batch_size=args.batch_size, int8=args.int8)
     print(json.dumps(json_safe(result), ensure_ascii=False))
     return result
 
@@ -48,11 +50,13 @@ def titler(argv: Optional[Sequence[str]] = None) -> dict:
                              "cut-off stored with it), less those titled with a series label")
     parser.add_argument("--unconstrained", action="store_true",
                         help="also score the default decoding without the faithfulness rules")
+    parser.add_argument("--int8", action="store_true",
+                        help="score the model int8-quantized as `wenmai run` runs it on a CPU")
     args = parser.parse_args(argv)
     result = evaluate_titler(args.pairs, args.models, beam_size=args.beam_size,
                              other_beam_size=args.other_beam_size, max_title_len=args.max_title_len,
                              batch_size=args.batch_size, news_holdout=args.news_holdout,
-                             unconstrained=args.unconstrained)
+                             unconstrained=args.unconstrained, int8=args.int8)
     print(json.dumps(result, ensure_ascii=False))
     return result
 
@@ -72,8 +76,13 @@ def extractor(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per batch")
     parser.add_argument("--by-predicate", action="store_true",
                         help="add a by_predicate entry: P/R/F1 and gold support per predicate")
+    parser.add_argument("--int8", action="store_true",
+                        help="score the model int8-quantized as `wenmai run` runs it on a CPU")
+    parser.add_argument("--bf16", action="store_true",
+                        help="score it under bf16 autocast, as `wenmai run` runs it on a CPU "
+                             "with native bf16")
     args = parser.parse_args(argv)
     result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size,
-                                args.by_predicate)
+                                args.by_predicate, int8=args.int8, bf16=args.bf16)
     print(json.dumps(result, ensure_ascii=False))
     return result
