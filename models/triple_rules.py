@@ -63,6 +63,7 @@ COUNTRIES = frozenset("""
 
 _CLAUSE_PUNCT = set("，,。；;！？!?：:、\n")
 _SENTENCE_END = set("。；;！？!?\n")
+_CUE_BREAK = _CLAUSE_PUNCT - set("、")
 # no entity holds a clause break or a title mark (三枪拍案惊奇》、《大笑江湖; X公司董事长Y，Z公司)
 _BROKEN = re.compile(r"[，,。；;！？!?《》\n]")
 # a date with its year: news dates without one (今晚(10月15日)) are the day of the report
@@ -105,6 +106,9 @@ CUES = {
     "创始人": "创始|创办|创立|创建|成立|创业|发起|建立|创",
     "董事长": "董事长|董事局主席",
     "主持人": "主持人|主持的|主持了|担任主持|主持》|主持，|主持,",
+    # not 李强签署国务院令，公布《条例》 nor 某外长指出，《联合国宪章》…; 张择端《清明上河图》 is
+    # an author right before his work (see _AUTHOR_BEFORE_WORK)
+    "作者": "作者|著|写|撰|创作|编|所作|作品|小说|诗|画|绘|词|译|出版|笔|文章|书",
 }
 WORK_TYPES = ("影视作品", "图书作品", "书籍", "网络小说", "文学作品", "歌曲", "音乐专辑", "电视综艺",
               "作品")
@@ -211,23 +215,31 @@ def _name_between(tags, s: tuple[int, int], o: tuple[int, int]) -> bool:
     return any(flag.startswith("nr") for _, flag, a, b in tags if a >= lo and b <= hi)
 
 
-def has_cue(text: str, s: tuple[int, int], o: tuple[int, int], cue: str, reach: int) -> bool:
+def has_cue(text: str, s: tuple[int, int], o: tuple[int, int], cue: str, reach: int,
+            bounds: Optional[Sequence[int]] = None) -> bool:
     """Does `cue` (a regex) occur between and around the two spans, up to `reach` characters
-    beyond them but not past a clause break?
+    beyond them but not past a clause break (a 、 in a list is none)? With word `bounds` (token
+    offsets), a match of two or more characters must start or end on one (出生 in 出生于, but
+    学历 is no cue in 北京大学|历史学系).
 
     Example: has_cue("2017年5月，某委员会成立", (8, 13), (0, 7), "成立", 8) is True;
     has_cue("某联合会今天(5月18日)公布数据", (0, 3), (7, 12), "成立", 8) is False.
     """
     lo, hi = min(s[0], o[0]), max(s[1], o[1])
     a = lo
-    while a > max(0, lo - reach) and text[a - 1] not in _CLAUSE_PUNCT:
+    while a > max(0, lo - reach) and text[a - 1] not in _CUE_BREAK:
         a -= 1
     b = hi
-    while b < min(len(text), hi + reach) and text[b] not in _CLAUSE_PUNCT:
+    while b < min(len(text), hi + reach) and text[b] not in _CUE_BREAK:
         b += 1
     # the clause break itself may be part of the cue (人，); so may the end of the sentence
-    window = text[a:min(len(text), b + 1)]
-    return bool(re.search(cue, window)) or (b == len(text) and bool(re.search(cue, text[a:b] + "$")))
+    window = text[a:min(len(text), b + 1)] + ("$" if b == len(text) else "")
+    edges = None if bounds is None else set(bounds)
+    for m in re.finditer(cue, window):
+        lo, hi = a + m.start(), a + min(m.end(), len(text) - a)
+        if edges is None or m.end() - m.start() < 2 or lo in edges or hi in edges:
+            return True
+    return False
 
 
 def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
@@ -303,7 +315,7 @@ class TripleRules:
                 continue
             key = (t["subject_start"], t["subject_end"], t["predicate"], t["object_start"],
                    t["object_end"])
-            if key in seen or not self._fits(text, tokens, tags, t):
+            if key in seen or not self._fits(text, tokens, tags, t, bounds):
                 continue
             seen.add(key)
             out.append(t)
@@ -338,7 +350,7 @@ class TripleRules:
             return False
         return True
 
-    def _fits(self, text: str, tokens, tags, t: dict) -> bool:
+    def _fits(self, text: str, tokens, tags, t: dict, bounds=None) -> bool:
         slot = self.slots.get(t["predicate"])
         if slot is None:
             return True
@@ -349,7 +361,9 @@ class TripleRules:
         if _BROKEN.search(t["subject"]) or _BROKEN.search(t["object"]):
             return False
         cue = CUES.get(t["predicate"]) if self.config.cues else None
-        if cue and not has_cue(text, s, o, cue, self.config.cue_reach):
+        if cue and not (has_cue(text, s, o, cue, self.config.cue_reach, bounds)
+                        or (t["predicate"] == "作者" and o[1] + 1 == s[0]
+                            and text[o[1]:s[0]] == "《")):
             return False
         if (cue and t["predicate"] == "成立日期"
                 and _NOT_FOUNDING.search(text[min(s[0], o[0]):max(s[1], o[1]) + 6])):

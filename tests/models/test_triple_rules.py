@@ -153,3 +153,22 @@ def test_slot_types_read_the_schema(tmp_path):
                     '{"predicate": "成立日期", "subject_type": "机构", "object_type": "Date"}\n',
                     encoding="utf-8")
     assert slot_types(path) == {"国籍": ("人物", "国家"), "成立日期": ("企业", "Date")}
+
+
+def test_author_needs_an_authorship_word_or_to_stand_right_before_the_work():
+    rules = TripleRules(SLOTS, RuleConfig(person_evidence=False))
+    text = "某总理签署命令，公布《某某条例》"
+    tokens = ("某", "总理", "签署", "命令", "，", "公布", "《", "某某", "条例", "》")
+    assert _kept(rules, text, tokens, [_triple(text, "某某条例", "作者", "某总理")]) == set()
+    text = "北宋画家张某《某某图》中的药铺"
+    tokens = ("北宋", "画家", "张某", "《", "某某", "图", "》", "中", "的", "药铺")
+    assert _kept(rules, text, tokens, [_triple(text, "某某图", "作者", "张某")]) == {
+        ("某某图", "作者", "张某")}
+
+
+def test_a_cue_must_start_or_end_on_a_word_boundary():
+    # 学历 straddles 大学|历史: no cue for 毕业院校; 毕业 is one
+    text = "在某某大学历史系教授王某家中"
+    bounds = [0, 1, 3, 5, 7, 8, 10, 12, 14]  # 在|某某|大学|历史|系|教授|王某|家中
+    assert not has_cue(text, (10, 12), (1, 5), "学历", 20, bounds)
+    assert has_cue("王某从某某大学毕业", (0, 2), (3, 7), "毕业", 20, [0, 2, 3, 5, 7, 9])
