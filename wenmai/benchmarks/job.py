@@ -1,14 +1,19 @@
 """`wenmai bench job`: the whole `wenmai run` at growing corpus sizes (the growth curve).
 
-For each size N it writes N real texts (distinct lines of the `--texts` files, in order; short
-headlines and questions, as a news feed or a question log would give) to a .txt corpus, runs
-`wenmai run` on it in a fresh child process with the shipped models, and reports wall time,
-documents/s, the child's peak resident memory (its own and the InfoMap child's, whichever is
-larger) and the share of each top-level stage from the run manifest's `stage_seconds`.
+For each size N it writes N real texts to a corpus, runs `wenmai run` on it in a fresh child
+process with the shipped models, and reports wall time, documents/s, characters/s, the child's
+peak resident memory (its own and the InfoMap child's, whichever is larger) and the share of each
+top-level stage from the run manifest's `stage_seconds`. Corpora (`--corpus`):
+- texts: distinct lines of the `--texts` files, in order (short headlines and questions, as a
+  news feed or a question log would give), as a .txt;
+- news: the N newest stories of `titles/xwlb/news.jsonl` (articles of ~600 characters, the
+  latest dates; texts only), as a .jsonl;
+- short: up to 1M distinct short documents (`wenmai.benchmarks.growth`).
 """
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,11 +40,44 @@ print(json.dumps({"exit": code, "peak_rss_mib": peak}))
 """
 
 
-def run_once(corpus: Path, out: Path, models_dir: Path, extra: list[str]) -> dict:
-    argv = ["run", str(corpus), "--output", str(out), "--models", str(models_dir), "--overwrite",
-            *extra]
+NEWS_FILE = "titles/xwlb/news.jsonl"  # in --data-dir
+
+
+def newest_stories(path: Path, n: int) -> list[str]:
+    """The texts of the n newest stories of a dated news file (by date, then file order), oldest
+    first; fewer when the file holds fewer."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if line.strip():
+                row = json.loads(line)
+                rows.append((str(row.get("date", "")), i, row["text"]))
+    rows.sort()
+    return [text for _, _, text in rows[len(rows) - n:]] if n else []
+
+
+def write_corpus(texts: list[str], directory: Path, name: str, jsonl: bool) -> Path:
+    """texts -> NAME.jsonl ({"text"} a line; for texts with line breaks) or NAME.txt (a line each)."""
+    if jsonl:
+        path = directory / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n"
+                                for t in texts), encoding="utf-8")
+    else:
+        path = directory / f"{name}.txt"
+        path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return path
+
+
+def run_once(corpus: Path, out: Path, models_dir: Optional[Path], extra: list[str],
+             python: str = sys.executable, cwd: Optional[Path] = None) -> dict:
+    """One `wenmai run` in a child process (`python`: another version's interpreter; None
+    models_dir: the models that version ships), timed; -> its row of figures."""
+    models = ["--models", str(models_dir)] if models_dir is not None else []
+    argv = ["run", str(corpus), "--output", str(out), *models, "--overwrite", "--quiet", *extra]
+    env = {**os.environ, "PYTHONSAFEPATH": "1"}  # never import a checkout from the cwd
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _CHILD, *argv], capture_output=True, text=True)
+    proc = subprocess.run([python, "-c", _CHILD, *argv], capture_output=True, text=True,
+                          cwd=cwd, env=env)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"wenmai run failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -47,7 +85,9 @@ def run_once(corpus: Path, out: Path, models_dir: Path, extra: list[str]) -> dic
     manifest = json.loads((out / "manifest.json").read_text())
     stages = manifest.get("stage_seconds", {})
     busy = sum(stages.values()) or 1.0
+    chars = corpus_chars(corpus)
     return {
+        "characters": chars, "characters_per_s": chars / manifest["seconds"],
         "documents": manifest["counts"].get("documents", 0),
         "triples": manifest["counts"].get("triples", 0),
         "clusters": manifest["counts"].get("clusters", 0),
@@ -58,24 +98,39 @@ def run_once(corpus: Path, out: Path, models_dir: Path, extra: list[str]) -> dic
     }
 
 
-def bench_job(texts: list[Path], models_dir: Path, sizes: list[int], extra: list[str]) -> dict:
+def corpus_chars(corpus: Path) -> int:
+    """Characters of text in a .txt (a record a line) or .jsonl ({"text"}) corpus."""
+    with open(corpus, encoding="utf-8") as f:
+        if corpus.suffix == ".jsonl":
+            return sum(len(json.loads(line)["text"]) for line in f if line.strip())
+        return sum(len(line.rstrip("\n")) for line in f)
+
+
+def row_line(row: dict) -> str:
+    return (f"{row['n']:>8} docs {row['job_seconds']:>8.1f} s {row['documents_per_s']:>8.1f} docs/s "
+            f"{row['characters_per_s']:>8.0f} chars/s peak {row['peak_rss_mib']:>7.0f} MiB  "
+            + " ".join(f"{k} {v:.0%}" for k, v in list(row["stage_share"].items())[:5]))
+
+
+def bench_job(texts: Optional[list[Path]], models_dir: Path, sizes: list[int], extra: list[str],
+              news: Optional[Path] = None) -> dict:
+    """The growth curve on the --texts lines, or (`news` given) on the newest news stories."""
     from wenmai.benchmarks.knn import read_texts
 
-    distinct = read_texts(texts, max(sizes))
-    report = {"texts": [str(t) for t in texts], "flags": extra, "runs": []}
+    distinct = newest_stories(news, max(sizes)) if news else read_texts(texts, max(sizes))
+    source = [str(news)] if news else [str(t) for t in texts]
+    report = {"texts": source, "corpus": "news" if news else "texts", "flags": extra, "runs": []}
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             if n > len(distinct):
-                raise ValueError(f"--sizes {n}: the --texts files hold only {len(distinct)} "
+                raise ValueError(f"--sizes {n}: {', '.join(source)} hold only {len(distinct)} "
                                  f"distinct texts")
-            corpus = Path(tmp) / f"corpus-{n}.txt"
-            corpus.write_text("\n".join(distinct[:n]) + "\n", encoding="utf-8")
+            corpus = write_corpus(distinct[len(distinct) - n:] if news else distinct[:n],
+                                  Path(tmp), f"corpus-{n}", jsonl=bool(news))
             row = run_once(corpus, Path(tmp) / f"out-{n}", models_dir, extra)
             row["n"] = n
             report["runs"].append(row)
-            print(f"{n:>8} docs {row['job_seconds']:>8.1f} s {row['documents_per_s']:>8.0f} docs/s "
-                  f"peak {row['peak_rss_mib']:>7.0f} MiB  " + " ".join(
-                      f"{k} {v:.0%}" for k, v in list(row["stage_share"].items())[:5]), flush=True)
+            print(row_line(row), flush=True)
     return report
 
 
@@ -90,8 +145,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
                              "--data-dir)")
     parser.add_argument("--models", type=Path, default=DEFAULT_MODELS_DIR)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--corpus", choices=["texts", "short"], default="texts",
-                        help="texts: the --texts files; short: up to 1M distinct short documents "
+    parser.add_argument("--corpus", choices=["texts", "news", "short"], default="texts",
+                        help="texts: the --texts files; news: the newest stories of "
+                             f"{NEWS_FILE} (articles); short: up to 1M distinct short documents "
                              "(wenmai.benchmarks.growth)")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
@@ -99,6 +155,11 @@ def main(argv: Optional[list[str]] = None) -> dict:
         from wenmai.benchmarks.growth import bench_growth
 
         report = bench_growth(data_dir(args.data_dir), args.models, args.sizes, extra)
+        print(json.dumps(report))
+        return report
+    if args.corpus == "news":
+        report = bench_job(None, args.models, args.sizes, extra,
+                           news=data_dir(args.data_dir) / NEWS_FILE)
         print(json.dumps(report))
         return report
     args.texts = args.texts or [data_dir(args.data_dir) / t for t in DEFAULT_TEXTS]

@@ -33,7 +33,8 @@ USAGE = """usage: wenmai {run,report,train,eval,bench} ... | --version
   wenmai bench efficiency --model encoder|titler|extractor   bare loop vs in the pipeline
   wenmai bench bert [--limit N]                              our encoder vs BERT-base
   wenmai bench knn [--sizes N...]                            exact / IVF / HNSW / sharded recall
-  wenmai bench job [--sizes N...] [-- run flags]             the whole job: time, memory, stages
+  wenmai bench job [--sizes N...] [--corpus texts|news|short] the whole job: time, memory, stages
+  wenmai bench speedup [--base COMMIT] [--news N]            this version beside COMMIT, same run
   wenmai bench encoders [--seeds S...]                       encoder variants -> docs/encoders.md
   wenmai bench cluster-titles --run OUT                      which cluster title reads better
   wenmai bench clusterers [--files F...]                     InfoMap vs k-means, HDBSCAN, UMAP
@@ -55,7 +56,8 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "cluster-titles": ("wenmai.benchmarks.cluster_titles", "main"),
               "daily": ("wenmai.benchmarks.daily", "main"),
               "clusterers": ("wenmai.benchmarks.clusterers", "main"),
-              "title-lengths": ("wenmai.benchmarks.title_lengths", "main")}
+              "title-lengths": ("wenmai.benchmarks.title_lengths", "main"),
+              "speedup": ("wenmai.benchmarks.speedup", "main")}
 EVALUATORS = {"extractor": ("wenmai.cli.evaluate", "extractor"),
               "encoder": ("wenmai.cli.evaluate", "encoder"),
               "cluster": ("wenmai.eval_cluster", "main"),
