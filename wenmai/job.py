@@ -45,6 +45,7 @@ from wenmai.config import (KNN_MODES, LENGTH_BUCKETS, ClusterConfig, ExtractConf
                            TitleConfig, UsageError, to_dict)
 from wenmai.models import DEFAULT_MODELS_DIR
 from wenmai.output import MANIFEST, output_for
+from wenmai.profile import format_profile, model_profile
 from wenmai.pipelines.cluster import ENGINES
 from wenmai.pipelines.pipeline import PROGRESS_STEPS, STAGES, Handlers, build_pipeline
 from wenmai.pipelines.previous import resolve_previous
@@ -76,6 +77,9 @@ class RunConfig:
     max_dead_letter_share: float = 0.5
     quiet: bool = False  # no progress lines or stage log on stderr (errors still print)
     progress_secs: float = 10.0  # seconds between progress lines on local runners
+    # print where the time went after the run: seconds per step, and per model its batches,
+    # examples, inference seconds and padding share (from the runner's metrics: costs nothing)
+    profile: bool = False
 
 
 class RunFailed(Exception):
@@ -408,6 +412,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
                 "stages": manifest.stage_counters(result),  # runner metrics, where reported
                 # our named steps only, summed over workers; empty where the runner reports no times
                 "stage_seconds": manifest.stage_seconds(result, [s for s in STAGES if s in labels]),
+                # per model: batches, examples, inference seconds, tokens and padding share
+                "inference": model_profile(result),
                 "graph": _one(stats, "graph") or {},
                 "clusters": _one(stats, "cluster") or {},
                 "titles": _one(stats, "title"),  # failed batches leave titles null: counted here
@@ -430,6 +436,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
                 raise RunFailed(f"run {run_id} failed: {why}; nothing published (manifest.json and "
                                 f"report.html kept in {staging} until the next run of this output)")
             target.publish()  # writes _SUCCESS last
+            if run_config.profile:
+                print(format_profile(record), file=sys.stderr, flush=True)
         except KeyboardInterrupt:
             target.discard()
             raise

@@ -93,3 +93,32 @@ def test_reduced_precision_stays_close_to_fp32(models_dir, precision):
     assert b.dtype == np.float32 and np.allclose((a * b).sum(axis=1), 1.0, atol=2e-2)
     with pytest.raises(ValueError, match="precision"):
         precision_context(torch.device("cpu"), "int4")
+
+
+def test_padded_groups_worked_example_and_contract():
+    from wenmai.models.handlers import padded_groups
+
+    assert padded_groups([5, 1, 4, 1], 8) == [[1, 3], [2], [0]]
+    lengths = [3, 250, 20, 21, 22, 240, 19, 5, 200, 23, 18, 250]
+    groups = padded_groups(lengths, 600)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))  # each row once
+    for g in groups:
+        padded = len(g) * max(lengths[i] for i in g)
+        assert len(g) == 1 or (padded <= 600 and sum(lengths[i] for i in g) >= 0.8 * padded)
+    assert padded_groups([], 8) == []
+
+
+def test_extractor_handler_sub_batches_give_the_batch_s_triples(models_dir):
+    """Cutting a mixed-length batch into runs of like length changes no sentence's triples."""
+    from wenmai.models.extractor import extract_triples
+    from wenmai.models.handlers import ExtractorHandler
+
+    jieba = load_jieba()
+    texts = ["华为公司总部位于深圳", "北京" * 40, "好", "马化腾创办了腾讯公司，总部在深圳。" * 3, "你好"]
+    batch = [(t, segment(jieba, t)) for t in texts]
+    handler = ExtractorHandler(models_dir / "extractor", max_len=64, threshold=0.3,
+                               max_batch_tokens=64, device="cpu")
+    loaded = handler.load_model()
+    want = extract_triples(loaded.module, loaded.vocab, batch, loaded.device, 0.3, 64)
+    got = [r.inference for r in handler.run_inference(batch, loaded)]
+    assert got == want and [r.example for r in handler.run_inference(batch, loaded)] == batch
