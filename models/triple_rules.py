@@ -219,8 +219,8 @@ def has_cue(text: str, s: tuple[int, int], o: tuple[int, int], cue: str, reach: 
             bounds: Optional[Sequence[int]] = None) -> bool:
     """Does `cue` (a regex) occur between and around the two spans, up to `reach` characters
     beyond them but not past a clause break (a 、 in a list is none)? With word `bounds` (token
-    offsets), a match of two or more characters must start or end on one (出生 in 出生于, but
-    学历 is no cue in 北京大学|历史学系).
+    offsets), a match of two or more characters must start on one (出生 in 出生于, but 学历 is
+    no cue in 北京大学|历史学系, nor 作者 in 先进工作者).
 
     Example: has_cue("2017年5月，某委员会成立", (8, 13), (0, 7), "成立", 8) is True;
     has_cue("某联合会今天(5月18日)公布数据", (0, 3), (7, 12), "成立", 8) is False.
@@ -237,7 +237,7 @@ def has_cue(text: str, s: tuple[int, int], o: tuple[int, int], cue: str, reach: 
     edges = None if bounds is None else set(bounds)
     for m in re.finditer(cue, window):
         lo, hi = a + m.start(), a + min(m.end(), len(text) - a)
-        if edges is None or m.end() - m.start() < 2 or lo in edges or hi in edges:
+        if edges is None or m.end() - m.start() < 2 or lo in edges:
             return True
     return False
 

@@ -172,3 +172,8 @@ def test_a_cue_must_start_or_end_on_a_word_boundary():
     bounds = [0, 1, 3, 5, 7, 8, 10, 12, 14]  # 在|某某|大学|历史|系|教授|王某|家中
     assert not has_cue(text, (10, 12), (1, 5), "学历", 20, bounds)
     assert has_cue("王某从某某大学毕业", (0, 2), (3, 7), "毕业", 20, [0, 2, 3, 5, 7, 9])
+    # 作者 inside 工作者 is no authorship word; 出生 at the start of 出生于 is a birth word
+    text = "王某宣读表彰先进工作者的《某某决定》"
+    bounds = [0, 2, 4, 6, 8, 11, 12, 13, 15, 17, 18]
+    assert not has_cue(text, (13, 17), (0, 2), "作者", 20, bounds)
+    assert has_cue("王某1958年出生于北京", (0, 2), (9, 11), "出生", 20, [0, 2, 6, 7, 10, 12])
