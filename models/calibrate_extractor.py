@@ -22,7 +22,7 @@ import json
 import logging
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -299,6 +299,30 @@ def choose_thresholds(tp, n_pred, n_gold, start: int, min_gold: int, sweeps: int
     return choice
 
 
+_RULES = (("word_boundary (drop)", {"word_boundary": "drop"}),
+          ("person_evidence", {"person_evidence": True}),
+          ("country_lexicon", {"country_lexicon": True}),
+          ("date_shape", {"date_shape": True}),
+          ("nationality_link", {"nationality_link": True}),
+          ("cues", {"cues": True}),
+          ("work_marks", {"work_marks": True}))
+
+
+def rule_variants(rules: RuleConfig) -> list[tuple[str, Optional[RuleConfig]]]:
+    """(name, config) of the ablation: no rules; only the always-on checks; the checks with each
+    rule alone (and word boundaries extended instead of dropped); all of `rules`; all but one."""
+    off = replace(rules, word_boundary="off", person_evidence=False, country_lexicon=False,
+                  date_shape=False, nationality_link=False, cues=False, work_marks=False)
+    out: list[tuple[str, Optional[RuleConfig]]] = [("none", None), ("always-on checks only", off)]
+    out += [("checks + " + name, replace(off, **on)) for name, on in _RULES]
+    out += [("checks + word_boundary (extend)", replace(off, word_boundary="extend")),
+            ("all (shipped)", rules)]
+    out += [("all but " + name, replace(rules, **{k: getattr(off, k) for k in on}))
+            for name, on in _RULES]
+    out += [("all, word_boundary extend", replace(rules, word_boundary="extend"))]
+    return out
+
+
 def calibrate_extractor(directory, data_dir, schema_file: str,
                         cfg: CalibrationConfig = CalibrationConfig()) -> dict:
     """Fits the type filter, chooses thresholds (with `cfg.rules` applied, and the precision
@@ -373,7 +397,18 @@ def calibrate_extractor(directory, data_dir, schema_file: str,
     else:
         meta["rules"] = {"config": asdict(cfg.rules),
                          "slots": {p: list(t) for p, t in schema_types.items()}}
+    # what each rule does at the chosen thresholds (the rules are what changed; see the card)
+    ablation = []
+    if cfg.rules is not None:
+        choice = np.array([grid.index(best["object_thresholds"][p]) for p in predicates])
+        for name, variant in rule_variants(cfg.rules):
+            r = None if variant is None else TripleRules(schema_types, variant, classifier)
+            counts = count_table(tables, texts, words, gold, predicates, ts, grid, type_filter,
+                                 best["min_share"], r)
+            ablation.append({"rules": name, **dict(zip(("precision", "recall", "f1"),
+                                                       _micro(*counts, choice)))})
     meta["calibration"] = {"config": asdict(cfg), "held_out_sentences": len(held),
+                           "rules_ablation": ablation,
                            "chosen": {k: best[k] for k in ("subject_threshold", "min_share",
                                                            "flat", "tuned")},
                            "grid": [{k: r[k] for k in ("subject_threshold", "min_share", "flat",
@@ -411,4 +446,9 @@ def _card_section(cal: dict, best: dict, n_train_rows: int) -> str:
     lines += ["", f"Chosen: subject threshold {best['subject_threshold']:g}, minimum type share "
               f"{best['min_share']:g}; object thresholds that differ from it: "
               + (", ".join(f"{p} {t:g}" for p, t in sorted(changed.items())) or "none") + "."]
+    if cal.get("rules_ablation"):
+        lines += ["", "Decode-time rules at the chosen thresholds (held-out slice):", "",
+                  "| rules | P | R | F1 |", "|---|---|---|---|"]
+        lines += [f"| {r['rules']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} |"
+                  for r in cal["rules_ablation"]]
     return "\n".join(lines)

@@ -108,6 +108,10 @@ def test_calibrate_writes_choices_the_loader_uses(tmp_path):
     assert meta["type_filter"]["slots"]["毕业院校"] == [["人物"], ["组织"]]
     assert "## Decoding choices" in (out / "README.md").read_text(encoding="utf-8")
     assert meta["rules"]["slots"]["毕业院校"] == ["人物", "学校"]
+    names = [r["rules"] for r in cal["rules_ablation"]]
+    assert names[0] == "none" and "all (shipped)" in names and "all but cues" in names
+    assert "Decode-time rules at the chosen thresholds" in (out / "README.md").read_text(
+        encoding="utf-8")
     loaded, _ = load_extractor(out)
     assert loaded.type_filter is not None and loaded.type_filter.min_share in (0.0, 0.5)
     assert loaded.threshold == 0.5
