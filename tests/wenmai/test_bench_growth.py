@@ -107,3 +107,21 @@ def test_tree_rss_counts_children():
         child.kill()
         child.wait()
     assert tree_rss_mib(-1) == 0
+
+
+def test_a_run_past_the_memory_cap_is_stopped(tmp_path, monkeypatch):
+    import time
+
+    from wenmai.benchmarks import job
+    from wenmai.benchmarks.growth import MemoryCapHit, run_traced
+
+    # Stands in for `wenmai run`: logs a stage, then grows past the cap and would sleep on.
+    monkeypatch.setattr(job, "_CHILD", "import sys, time\n"
+                        "print('INFO wenmai.progress: stage CleanText started', file=sys.stderr, "
+                        "flush=True)\nx = bytearray(300 << 20)\ntime.sleep(60)\n")
+    start = time.time()
+    with pytest.raises(MemoryCapHit, match="CleanText started") as hit:
+        run_traced(tmp_path / "c.txt", tmp_path / "out", tmp_path, [], interval=0.1,
+                   max_rss_mib=200)
+    assert time.time() - start < 30
+    assert max(hit.value.phases.values()) > 200

@@ -161,10 +161,19 @@ class PhaseMemory:
             self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), mib)
 
 
+class MemoryCapHit(RuntimeError):
+    """The job's process tree passed `--max-rss-mib` and was stopped; `phases` says where."""
+
+    def __init__(self, message: str, phases: dict):
+        super().__init__(message)
+        self.phases = phases
+
+
 def run_traced(corpus: Path, out: Path, models_dir: Path, extra: list[str],
-               interval: float = 0.5) -> dict:
+               interval: float = 0.5, max_rss_mib: float = 0.0) -> dict:
     """`wenmai.benchmarks.job.run_once`, plus the peak resident memory of the job's process tree
-    in each phase between its stage log lines (`phase_peak_rss_mib`)."""
+    in each phase between its stage log lines (`phase_peak_rss_mib`). With `max_rss_mib`, a tree
+    that grows past it is killed (MemoryCapHit) before it starves a shared machine."""
     from wenmai.benchmarks.job import _CHILD
 
     argv = ["run", str(corpus), "--output", str(out), "--models", str(models_dir), "--overwrite",
@@ -184,7 +193,15 @@ def run_traced(corpus: Path, out: Path, models_dir: Path, extra: list[str],
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
     while proc.poll() is None:
-        phases.sample(tree_rss_mib(proc.pid))
+        rss = tree_rss_mib(proc.pid)
+        phases.sample(rss)
+        if max_rss_mib and rss > max_rss_mib:
+            _kill_tree(proc.pid)
+            proc.wait()
+            peaks = {k: round(v) for k, v in phases.peaks.items()}
+            raise MemoryCapHit(f"stopped at {rss:,.0f} MiB (--max-rss-mib {max_rss_mib:,.0f}) in "
+                               f"phase {phases.phase!r} after {time.perf_counter() - start:.0f} s",
+                               peaks)
         time.sleep(interval)
     stdout = proc.stdout.read()
     reader.join()
@@ -208,6 +225,27 @@ def run_traced(corpus: Path, out: Path, models_dir: Path, extra: list[str],
     }
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL a process and its descendants (children first found, then all killed)."""
+    import signal
+
+    found, stack = [], [pid]
+    while stack:
+        p = stack.pop()
+        found.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    for p in found:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def per_thousand(row: dict) -> float:
     """Peak resident memory (MiB) per 1,000 documents of a run.
 
@@ -217,8 +255,9 @@ def per_thousand(row: dict) -> float:
 
 
 def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str], *,
-                 min_chars: int = 4, seed: int = 0) -> dict:
-    """Runs the whole job on each prefix size of the short corpus; one row per size."""
+                 min_chars: int = 4, seed: int = 0, max_rss_mib: float = 0.0) -> dict:
+    """Runs the whole job on each prefix size of the short corpus; one row per size (a size
+    stopped at `max_rss_mib` gets a row with `stopped` and its phase peaks, and ends the curve)."""
     texts = short_corpus(data, max(sizes), min_chars=min_chars, seed=seed)
     report = {"corpus": "short", "data": str(data), "sources": list(HEADLINES + PAIRS + STORIES),
               "min_chars": min_chars, "max_chars": TitleConfig.title_min_chars, "seed": seed,
@@ -228,7 +267,13 @@ def bench_growth(data: Path, models_dir: Path, sizes: list[int], extra: list[str
             corpus = Path(tmp) / f"corpus-{n}.txt"
             corpus.write_text("\n".join(texts[:n]) + "\n", encoding="utf-8")
             out = Path(tmp) / f"out-{n}"
-            row = run_traced(corpus, out, models_dir, extra)
+            try:
+                row = run_traced(corpus, out, models_dir, extra, max_rss_mib=max_rss_mib)
+            except MemoryCapHit as e:
+                report["runs"].append({"n": n, "stopped": str(e), "phase_peak_rss_mib": e.phases})
+                print(f"{n:>8} docs {e}\n   peak MiB by phase: " + ", ".join(
+                    f"{k} {v:,}" for k, v in e.phases.items()), flush=True)
+                break
             row["n"] = n
             row["peak_mib_per_1k_docs"] = per_thousand(row)
             report["runs"].append(row)

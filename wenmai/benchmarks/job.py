@@ -149,12 +149,16 @@ def main(argv: Optional[list[str]] = None) -> dict:
                         help="texts: the --texts files; news: the newest stories of "
                              f"{NEWS_FILE} (articles); short: up to 1M distinct short documents "
                              "(wenmai.benchmarks.growth)")
+    parser.add_argument("--max-rss-mib", type=float, default=0.0,
+                        help="--corpus short: stop a run whose processes pass this much resident "
+                             "memory (0: no cap), so a shared machine is not starved")
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
     if args.corpus == "short":
         from wenmai.benchmarks.growth import bench_growth
 
-        report = bench_growth(data_dir(args.data_dir), args.models, args.sizes, extra)
+        report = bench_growth(data_dir(args.data_dir), args.models, args.sizes, extra,
+                              max_rss_mib=args.max_rss_mib)
         print(json.dumps(report))
         return report
     if args.corpus == "news":
