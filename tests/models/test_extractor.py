@@ -275,3 +275,32 @@ def test_layer_norm_blocks_keep_padding_out_and_train(vocab, segmented):
     assert torch.allclose(x[0, :3], alone[0], atol=1e-5)
     trained, losses = _train_tiny(vocab, segmented, layer_norm=True)
     assert losses[-1] < losses[0] / 10
+
+
+def test_stored_decoding_applies_the_triple_rules_after_the_type_filter(trained, vocab, segmented,
+                                                                        tmp_path):
+    model, _ = trained
+    save_pretrained(model, tmp_path, vocab=vocab, extra={"threshold": 0.5})
+    loaded, _ = load_extractor(tmp_path)
+    assert loaded.triple_rules is None  # no "rules" in config.json
+
+    class KeepAll:  # a type filter that keeps every triple
+        def keep(self, text, words, triples):
+            return list(triples)
+
+    class NoFounders:  # rules that drop one predicate, recording what they were given
+        seen = []
+
+        def apply(self, text, words, triples):
+            self.seen.append(text)
+            return [t for t in triples if t["predicate"] != "创始人"]
+
+    loaded.type_filter, loaded.triple_rules = KeepAll(), NoFounders()
+    cpu = torch.device("cpu")
+    found = {(t["subject"], t["predicate"], t["object"])
+             for ts in extract_triples(loaded, vocab, segmented, cpu) for t in ts}
+    gold = {x for _, spo in SENTENCES for x in spo}
+    assert found == {x for x in gold if x[1] != "创始人"} and NoFounders.seen
+    # an explicit threshold decodes without the stored filter and rules
+    explicit = extract_triples(loaded, vocab, segmented, cpu, 0.5)
+    assert {(t["subject"], t["predicate"], t["object"]) for ts in explicit for t in ts} == gold
