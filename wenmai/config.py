@@ -100,7 +100,11 @@ class TitleConfig:
     # percentile of reference title lengths in the train-role title files (news 36, LCSTS 23,
     # CSL 26; `wenmai bench title-lengths`) and the longest title the titler writes
     title_min_chars: int = 32
-    title_input_chars: int = 256  # source characters the titler reads (the CSL protocol's cut)
+    # source characters the titler reads. 128 measured best per second (wenmai eval titler
+    # --input-chars 256|160|128|96): CSL test ROUGE-L 0.439 / 0.435 / 0.437 / 0.427, news
+    # held-out 0.485 / 0.497 / 0.495 / 0.493, titler CPU -20 % at 128; the CSL protocol's cut
+    # (256) is what `wenmai eval titler` scores by default
+    title_input_chars: int = 128
     # 1 = greedy. 2 measured best per second (wenmai eval titler --beam-size 1|2|4, shipped titler,
     # one CPU thread): CSL test ROUGE-L 0.430 / 0.439 / 0.447 in 11 / 19 / 32 s; news held-out
     # 0.466 / 0.485 / 0.488 in 10 / 17 / 29 s: beam 2 keeps most of beam 4's gain at 60 % of its cost
@@ -132,13 +136,22 @@ class GraphConfig:
     # tune-role long texts; on 38k toutiao headlines (train role) 0.5 gave 1,661 clusters, 0.4
     # gave 924 at the same AMI (0.311, 0.313)
     min_similarity: float = 0.4
-    exact_max: int = 1_000_000  # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW
-    # single: every vector on one worker (N x D x 4 bytes: 1M x 256 = 1 GB). sharded: an IVF
-    # spread over workers, none holding all vectors (wenmai.pipelines.knn). auto: sharded when
-    # the inputs total more than sharded_above_bytes (a Beam graph is fixed before it sees data,
-    # so the choice is made from file sizes: ~1 KB of text per news document).
+    # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW (M 32). Exact search
+    # costs N^2: 23.6 s at 100k vectors vs HNSW's 9.8 s (recall@10 0.989), and about 100x that
+    # at 1M (~40 min on 2 cores) vs HNSW's 238 s (recall 0.993; `wenmai bench knn`,
+    # docs/benchmarks.md); up to 100k exact stays under a minute on one core, a small share of
+    # the job, and keeps recall 1
+    exact_max: int = 100_000
+    # single: every vector in one process (N x D x 4 bytes: 1M x 384 = 1.5 GB), searched by the
+    # index exact_max picks. sharded: an IVF spread over workers, none holding all vectors
+    # (wenmai.pipelines.knn). auto: single on a one-machine runner (FnApiRunner, DirectRunner,
+    # Prism), whatever the size: there the sharded path holds every probe's copy of a vector in
+    # the one process (10.7 GB peak at 100k vectors); on a distributed runner sharded once the
+    # inputs pass sharded_above_bytes (the Beam graph is fixed before it sees data, so file sizes
+    # decide: ~1 KB of text per news document)
     knn: KnnMode = "auto"
-    sharded_above_bytes: int = 2 * 1024 ** 3  # --knn auto: input bytes above which it shards
+    # --knn auto on a distributed runner: input bytes above which it shards
+    sharded_above_bytes: int = 2 * 1024 ** 3
     knn_lists: int = 0  # sharded: coarse lists; 0 = about sqrt(N)
     knn_probes: int = 16  # sharded: lists each document searches (recall vs time)
     knn_sample: int = 100_000  # sharded: vectors the coarse quantizer is trained on

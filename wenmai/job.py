@@ -221,13 +221,16 @@ def check_model(directory: Path, name: str) -> None:
         raise UsageError(str(e)) from e
 
 
-def resolve_knn(config: PipelineConfig, paths: list[str]) -> PipelineConfig:
-    """`--knn auto` -> sharded when the inputs total more than `--sharded-above-bytes`, else
-    single: the Beam graph is fixed before any record is read, so file sizes decide."""
+def resolve_knn(config: PipelineConfig, paths: list[str], runner=None) -> PipelineConfig:
+    """`--knn auto` -> single on a one-machine runner; elsewhere sharded when the inputs total
+    more than `--sharded-above-bytes` (`wenmai.pipelines.graph.choose_knn`): the Beam graph is
+    fixed before any record is read, so the runner and file sizes decide."""
+    from wenmai.pipelines.graph import choose_knn
+
     if config.graph.knn != "auto":
         return config
     total = sum(m.size_in_bytes for r in FileSystems.match(paths) for m in r.metadata_list)
-    knn = "sharded" if total > config.graph.sharded_above_bytes else "single"
+    knn = choose_knn(runner, total, config.graph)
     return dataclasses.replace(config, graph=dataclasses.replace(config.graph, knn=knn))
 
 
@@ -356,7 +359,9 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     injected = handlers is not None
     if not injected:
         check_config(config, check_models=True)
-    config = resolve_knn(config, paths)
+    beam_runner = PipelineOptions(beam_args).view_as(StandardOptions).runner
+    config = resolve_knn(config, paths, beam_runner or (DEFAULT_RUNNER if test_pipeline is None
+                                                        else test_pipeline.runner))
     run_id = args.run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
     output = output_dir(config.output, args.run_date)
     run_date = args.run_date or datetime.fromtimestamp(clock(), timezone.utc).date().isoformat()
