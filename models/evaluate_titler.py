@@ -19,7 +19,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 __all__ = ["read_title_pairs", "rouge_scores", "lead_title", "evaluate_titler", "faithfulness",
            "decode_titles", "news_holdout_rows", "TITLER_SUBDIR"]
@@ -121,7 +121,8 @@ def news_holdout_rows(news_path, meta: dict) -> tuple[list[str], list[str], dict
 
 
 def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_len: int,
-                  batch_size: int, faithful: bool = True) -> tuple[list[str], float]:
+                  batch_size: int, faithful: bool = True,
+                  input_chars: Optional[int] = None) -> tuple[list[str], float]:
     """Titles as `wenmai run` makes them (no title for a text that is not Chinese), seconds."""
     from wenmai.models.faithful import titler_input, untitled_reason
     from wenmai.models.titler import generate_titles
@@ -130,7 +131,7 @@ def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_
     keep = [i for i, t in enumerate(inputs) if untitled_reason(t) is None]
     t0 = time.perf_counter()
     made = generate_titles(model, vocab, [inputs[i] for i in keep], beam_size, max_title_len,
-                           batch_size=batch_size, faithful=faithful)
+                           batch_size=batch_size, faithful=faithful, max_len=input_chars)
     titles = [""] * len(texts)
     for i, (title, _) in zip(keep, made):
         titles[i] = title
@@ -139,7 +140,8 @@ def decode_titles(model, vocab, texts: Sequence[str], beam_size: int, max_title_
 
 def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_size: int = 1,
                     max_title_len: int = 32, batch_size: int = 64, news_holdout: bool = False,
-                    unconstrained: bool = False, int8: bool = False) -> dict:
+                    unconstrained: bool = False, int8: bool = False,
+                    input_chars: Optional[int] = None) -> dict:
     """Scores every row of a pairs file (or the model's news hold-out) with the titler in
     `models_dir/titler/`.
 
@@ -167,7 +169,8 @@ def evaluate_titler(pairs_path, models_dir=None, beam_size: int = 4, other_beam_
     banned = meta.get("banned_title_keys", ())
 
     def scored(k: int, faithful: bool = True) -> dict:
-        made, seconds = decode_titles(model, vocab, texts, k, max_title_len, batch_size, faithful)
+        made, seconds = decode_titles(model, vocab, texts, k, max_title_len, batch_size, faithful,
+                                      input_chars)
         return {"beam_size": k, **rouge_scores(made, titles), **faithfulness(made, texts, banned),
                 "seconds": round(seconds, 2)}
 

@@ -100,11 +100,12 @@ class TitleConfig:
     # percentile of reference title lengths in the train-role title files (news 36, LCSTS 23,
     # CSL 26; `wenmai bench title-lengths`) and the longest title the titler writes
     title_min_chars: int = 32
-    # source characters the titler reads. 128 measured best per second (wenmai eval titler
-    # --input-chars 256|160|128|96): CSL test ROUGE-L 0.439 / 0.435 / 0.437 / 0.427, news
-    # held-out 0.485 / 0.497 / 0.495 / 0.493, titler CPU -20 % at 128; the CSL protocol's cut
-    # (256) is what `wenmai eval titler` scores by default
-    title_input_chars: int = 128
+    # source characters the titler reads (wenmai eval titler --input-chars 256|160|128|96): CSL
+    # test ROUGE-L 0.439 / 0.435 / 0.437 / 0.427, news held-out 0.485 / 0.497 / 0.495 / 0.493;
+    # 160 costs 13-16 % less titler CPU than 256 with every figure within 0.005 or better; 128
+    # (-20 %) made one campaign's title the output for 9 news stories (series_share 0.011). The
+    # CSL protocol's cut, 256, is what `wenmai eval titler` scores by default
+    title_input_chars: int = 160
     # 1 = greedy. 2 measured best per second (wenmai eval titler --beam-size 1|2|4, shipped titler,
     # one CPU thread): CSL test ROUGE-L 0.430 / 0.439 / 0.447 in 11 / 19 / 32 s; news held-out
     # 0.466 / 0.485 / 0.488 in 10 / 17 / 29 s: beam 2 keeps most of beam 4's gain at 60 % of its cost

@@ -50,13 +50,17 @@ def titler(argv: Optional[Sequence[str]] = None) -> dict:
                              "cut-off stored with it), less those titled with a series label")
     parser.add_argument("--unconstrained", action="store_true",
                         help="also score the default decoding without the faithfulness rules")
+    parser.add_argument("--input-chars", type=int, default=None,
+                        help="source characters the titler reads (default: the model's, 256, "
+                             "the CSL protocol's cut; `wenmai run` reads --title-input-chars)")
     parser.add_argument("--int8", action="store_true",
                         help="score the model int8-quantized as `wenmai run` runs it on a CPU")
     args = parser.parse_args(argv)
     result = evaluate_titler(args.pairs, args.models, beam_size=args.beam_size,
                              other_beam_size=args.other_beam_size, max_title_len=args.max_title_len,
                              batch_size=args.batch_size, news_holdout=args.news_holdout,
-                             unconstrained=args.unconstrained, int8=args.int8)
+                             unconstrained=args.unconstrained, int8=args.int8,
+                             input_chars=args.input_chars)
     print(json.dumps(result, ensure_ascii=False))
     return result
 
