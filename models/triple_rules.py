@@ -266,8 +266,14 @@ def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
             return False
         if _NATIONALITY_CUE.match(text[o1:o1 + 4]):
             return True
-        return len(gap) <= max_gap and all(flag.startswith(_APPOSITION_FLAGS) or w in _GAP_WORDS
-                                           for w, flag, a, b in tags if a < o0 and b > s1)
+        # the apposition describes the person: no verb in it up to the clause's end either
+        # (not 法国的首都是巴黎，日本的首都是东京)
+        end = next((i for i in range(o1, len(text)) if text[i] in _CLAUSE_PUNCT), len(text))
+        return len(gap) <= max_gap and all(
+            flag.startswith(_APPOSITION_FLAGS) or w in _GAP_WORDS
+            for w, flag, a, b in tags if s1 < b and a < o0) and not any(
+            flag.startswith("v") and flag != "vn" and w not in _GAP_WORDS
+            for w, flag, a, b in tags if o1 <= a < end)
     return False
 
 

@@ -31,6 +31,14 @@ SPORT_TAGS = _tags(("决赛", "n"), ("中", "f"), ("，", "x"), ("中国", "ns")
                    ("李某", "nr"), ("夺冠", "v"))
 
 
+CAPITALS = "法国的首都是巴黎，日本的首都是东京"
+CAPITALS_TAGS = _tags(("法国", "ns"), ("的", "uj"), ("首都", "d"), ("是", "v"), ("巴黎", "ns"),
+                      ("，", "x"), ("日本", "ns"), ("的", "uj"), ("首都", "d"), ("是", "v"),
+                      ("东京", "ns"))
+CHILD = "王某，中国小童星"
+CHILD_TAGS = _tags(("王某", "nr"), ("，", "x"), ("中国", "ns"), ("小童星", "n"))
+
+
 def test_snap_span_extends_drops_or_keeps():
     bounds = [0, 3, 5]  # 金振杓 | 表示
     assert snap_span(bounds, 0, 2, "extend") == (0, 3)
@@ -62,6 +70,8 @@ def test_person_needs_name_words():
     (ENVOY, ENVOY_TAGS, "韩某", "泰国", False),  # posted there, not from there
     (ACTOR, ACTOR_TAGS, "张三", "中国", True),  # apposition with a nationality cue
     (SPORT, SPORT_TAGS, "李某", "中国", True),  # 选手 tagged v is still a role noun
+    (CAPITALS, CAPITALS_TAGS, "巴黎", "日本", False),  # the country's clause states something else
+    (CHILD, CHILD_TAGS, "王某", "中国", True),  # X，中国小童星
 ])
 def test_nationality_link(text, tags, s, o, linked):
     si, oi = text.index(s), text.index(o)
