@@ -95,6 +95,8 @@ def run_once(corpus: Path, out: Path, models_dir: Optional[Path], extra: list[st
         "documents_per_s": manifest["counts"].get("documents", 0) / manifest["seconds"],
         "peak_rss_mib": child["peak_rss_mib"],
         "stage_share": {k: v / busy for k, v in stages.items()},
+        # per model: batches, examples, inference seconds, padding (`wenmai run --profile`)
+        "inference": manifest.get("inference", {}),
     }
 
 
@@ -109,7 +111,9 @@ def corpus_chars(corpus: Path) -> int:
 def row_line(row: dict) -> str:
     return (f"{row['n']:>8} docs {row['job_seconds']:>8.1f} s {row['documents_per_s']:>8.1f} docs/s "
             f"{row['characters_per_s']:>8.0f} chars/s peak {row['peak_rss_mib']:>7.0f} MiB  "
-            + " ".join(f"{k} {v:.0%}" for k, v in list(row["stage_share"].items())[:5]))
+            + " ".join(f"{k} {v:.0%}" for k, v in list(row["stage_share"].items())[:5])
+            + "".join(f" | {m} {p['seconds']:.1f} s, padding {p['padding_share'] or 0:.0%}"
+                      for m, p in row.get("inference", {}).items()))
 
 
 def bench_job(texts: Optional[list[Path]], models_dir: Path, sizes: list[int], extra: list[str],
