@@ -145,7 +145,7 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
     NAMESPACE: str
 
     def __init__(self, model_dir: str | Path, device: str, precision: str, int8: bool = False,
-                 **batching):
+                 threads: int = 0, **batching):
         self._model_dir = str(model_dir)
         self._device = device
         self._precision = precision
@@ -154,11 +154,14 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
         # vectors by cosine < 0.01): kept for the encoder, whose time it halves; the titler's
         # and extractor's time is elsewhere (docs/benchmarks.md), and their outputs stay exact
         self._int8 = int8
+        self._threads = threads  # torch intra-op threads in the worker; 0 = torch's default
         super().__init__(**batching)
 
     def load_model(self) -> LoadedModel:
         import importlib
 
+        if self._threads > 0:  # per worker process: set where the model is loaded
+            torch.set_num_threads(self._threads)
         module_name, function = self.LOADER
         module, vocab = getattr(importlib.import_module(module_name), function)(self._model_dir)
         device = select_device(self._device)
@@ -190,7 +193,7 @@ class EncoderHandler(TextModelHandler):
         else:
             batching = token_budget(config.max_batch_tokens, config.max_len)
         super().__init__(model_dir, config.device, config.precision, config.encoder_int8,
-                         **batching)
+                         config.torch_threads, **batching)
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -220,12 +223,14 @@ class ExtractorHandler(TextModelHandler):
     NAMESPACE = "wenmai.extractor"
 
     def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: Optional[float] = None,
-                 max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32"):
+                 max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32",
+                 threads: int = 0):
         # threshold None: the one stored in the model's config.json (chosen on held-out data)
         self._max_len = max_len
         self._threshold = threshold
         self._max_batch_tokens = max_batch_tokens
-        super().__init__(model_dir, device, precision, **token_budget(max_batch_tokens, max_len))
+        super().__init__(model_dir, device, precision, threads=threads,
+                         **token_budget(max_batch_tokens, max_len))
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None
@@ -258,12 +263,13 @@ class TitlerHandler(TextModelHandler):
 
     def __init__(self, model_dir: str | Path, max_len: int = 256, beam_size: int = 4,
                  max_title_len: int = 32, max_batch_tokens: int = 8192, device: str = "auto",
-                 precision: str = "fp32", *, inference_fn=None):
+                 precision: str = "fp32", threads: int = 0, *, inference_fn=None):
         self._max_len = max_len
         self._beam_size = beam_size
         self._max_title_len = max_title_len
         self._inference_fn = inference_fn  # None: wenmai.models.titler.generate_titles
-        super().__init__(model_dir, device, precision, **token_budget(max_batch_tokens, max_len))
+        super().__init__(model_dir, device, precision, threads=threads,
+                         **token_budget(max_batch_tokens, max_len))
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,
                       inference_args: Optional[dict[str, Any]] = None

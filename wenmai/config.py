@@ -89,6 +89,10 @@ class InferenceConfig:
     # (torch quantize_dynamic; fp32 on CUDA): 1.9x its speed, LCQMC/STS-B/AFQMC within 0.004 of
     # fp32 (docs/benchmarks.md, `wenmai eval encoder --int8`)
     encoder_int8: bool = True
+    # intra-op threads of each worker process's models; 0 = torch's default (one per core). With
+    # several worker processes (--direct_num_workers N --direct_running_mode multi_processing)
+    # cores / N keeps them from oversubscribing the CPU
+    torch_threads: int = 0
 
 
 @dataclass(frozen=True)

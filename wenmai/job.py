@@ -259,12 +259,12 @@ def default_handlers(config: PipelineConfig) -> Handlers:
         titler=TitlerHandler(models / "titler", max_len=title.title_input_chars,
                              beam_size=title.title_beam_size, max_title_len=title.title_max_chars,
                              max_batch_tokens=title.title_batch_tokens, device=device,
-                             precision=precision)
+                             precision=precision, threads=config.inference.torch_threads)
         if title.titles else None,
         extractor=ExtractorHandler(models / "extractor", max_len=extract.sentence_chars,
                                    threshold=extract.triple_threshold,
                                    max_batch_tokens=extract.extract_batch_tokens, device=device,
-                                   precision=precision)
+                                   precision=precision, threads=config.inference.torch_threads)
         if extract.triples else None,
     )
 

@@ -122,3 +122,16 @@ def test_extractor_handler_sub_batches_give_the_batch_s_triples(models_dir):
     want = extract_triples(loaded.module, loaded.vocab, batch, loaded.device, 0.3, 64)
     got = [r.inference for r in handler.run_inference(batch, loaded)]
     assert got == want and [r.example for r in handler.run_inference(batch, loaded)] == batch
+
+
+def test_torch_threads_are_set_where_the_model_loads(models_dir):
+    before = torch.get_num_threads()
+    try:
+        EncoderHandler(models_dir / "encoder", InferenceConfig(device="cpu", torch_threads=1)
+                       ).load_model()
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(before)
+        EncoderHandler(models_dir / "encoder", InferenceConfig(device="cpu")).load_model()
+        assert torch.get_num_threads() == before  # 0: torch's default left alone
+    finally:
+        torch.set_num_threads(before)
