@@ -7,6 +7,7 @@ def _row(version, corpus, docs_per_s, share):
     return {"version": version, "corpus": corpus, "documents": 100,
             "documents_per_s": docs_per_s, "characters_per_s": 600 * docs_per_s,
             "peak_rss_mib": 900.0, "job_seconds": 100 / docs_per_s,
+            "cpu_seconds": 200 / docs_per_s,
             "stage_share": {"Title": share, "Extract": 1 - share}}
 
 
@@ -17,11 +18,12 @@ def test_medians_and_ratio():
     base, head = summarize(rows)
     assert (base["version"], base["runs"], base["documents_per_s"]) == ("base", 3, 11)
     assert head["documents_per_s"] == 22 and head["ratio"] == 2.0 and base["ratio"] == 1.0
+    assert abs(head["cpu_ratio"] - 2.0) < 1e-9
     assert head["stage_share"] == {"Extract": 0.8, "Title": 0.2}  # largest first
     lines = table([base, head], {"base": "e0fd0bc", "head": "abc1234"}).splitlines()
     assert lines[0].startswith("| version | corpus | docs/s | chars/s | peak MiB")
     assert lines[3].startswith("| abc1234 | news (100) | 22.0 | 13,200 | 900 | Extract 80%")
-    assert lines[3].endswith("| 2.00 |")
+    assert lines[3].endswith("| 2.00 | 9 | 2.00 |")
 
 
 def test_imported_from_names_the_package_a_python_uses(tmp_path):

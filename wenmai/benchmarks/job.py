@@ -25,7 +25,7 @@ from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 from wenmai.models import DEFAULT_MODELS_DIR
 
-# Runs `wenmai run ARGV...` and prints its peak RSS (MiB) as the last line. The process's own
+# Runs `wenmai run ARGV...` and prints its peak RSS (MiB) and CPU seconds as the last line. The process's own
 # peak is VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss across fork + exec, so a child
 # of a large parent would report the parent's size. Its children (the InfoMap process) are
 # counted with ru_maxrss, which that quirk can only push up to this process's size at the fork.
@@ -36,7 +36,9 @@ code = main(sys.argv[1:])
 with open("/proc/self/status") as f:
     own = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-print(json.dumps({"exit": code, "peak_rss_mib": peak}))
+cpu = sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
+                                                                    resource.RUSAGE_CHILDREN)))
+print(json.dumps({"exit": code, "peak_rss_mib": peak, "cpu_seconds": cpu}))
 """
 
 
@@ -94,6 +96,9 @@ def run_once(corpus: Path, out: Path, models_dir: Optional[Path], extra: list[st
         "wall_seconds": wall, "job_seconds": manifest["seconds"],
         "documents_per_s": manifest["counts"].get("documents", 0) / manifest["seconds"],
         "peak_rss_mib": child["peak_rss_mib"],
+        # CPU seconds of the run's processes (all threads): on a shared machine, where wall time
+        # depends on the other jobs, the fairer comparison of two versions
+        "cpu_seconds": child.get("cpu_seconds"),
         "stage_share": {k: v / busy for k, v in stages.items()},
         # per model: batches, examples, inference seconds, padding (`wenmai run --profile`)
         "inference": manifest.get("inference", {}),

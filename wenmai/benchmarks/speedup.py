@@ -8,7 +8,9 @@ editable, into its own virtual environment (`python -m venv --system-site-packag
 this machine's torch and Beam), from a `git worktree` of it, and run from a scratch directory
 outside any repository: its children import its own code, never this checkout's (checked before
 timing: the base's `wenmai` must live in its venv). The head is the installed `wenmai` of this
-interpreter. A version's figure is its median over `--repeats`; the ratio is head / base.
+interpreter. A version's figure is its median over `--repeats`; the ratio is head / base docs/s,
+the CPU ratio base / head CPU seconds of the runs' processes (the fairer figure where other jobs
+share the machine; pin OMP_NUM_THREADS=1 so idle threads' spinning does not count).
 """
 from __future__ import annotations
 
@@ -78,24 +80,26 @@ def summarize(rows: list[dict]) -> list[dict]:
                     "documents": runs[0]["documents"],
                     **{m: statistics.median(r[m] for r in runs)
                        for m in ("documents_per_s", "characters_per_s", "peak_rss_mib",
-                                 "job_seconds")},
+                                 "job_seconds", "cpu_seconds")},
                     "stage_share": {s: statistics.median(v) for s, v in
                                     sorted(shares.items(), key=lambda kv: -statistics.median(kv[1]))}})
     base = {r["corpus"]: r for r in out if r["version"] == "base"}
     for r in out:
         if r["corpus"] in base:
             r["ratio"] = r["documents_per_s"] / base[r["corpus"]]["documents_per_s"]
+            r["cpu_ratio"] = base[r["corpus"]]["cpu_seconds"] / r["cpu_seconds"]
     return out
 
 
 def table(summary: list[dict], labels: dict[str, str]) -> str:
-    lines = ["| version | corpus | docs/s | chars/s | peak MiB | stage shares | ratio |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| version | corpus | docs/s | chars/s | peak MiB | stage shares | ratio | CPU s | "
+             "CPU ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for r in summary:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in list(r["stage_share"].items())[:4])
         lines.append(f"| {labels[r['version']]} | {r['corpus']} ({r['documents']:,}) | "
                      f"{r['documents_per_s']:.1f} | {r['characters_per_s']:,.0f} | "
-                     f"{r['peak_rss_mib']:,.0f} | {shares} | {r.get('ratio', 1.0):.2f} |")
+                     f"{r['peak_rss_mib']:,.0f} | {shares} | {r.get('ratio', 1.0):.2f} | "
+                     f"{r['cpu_seconds']:.0f} | {r.get('cpu_ratio', 1.0):.2f} |")
     return "\n".join(lines)
 
 
@@ -129,8 +133,8 @@ def bench_speedup(base: str, data: Path, n_news: int, n_headlines: int, repeats:
                     row.update(version=version, corpus=corpus, repeat=rep)
                     rows.append(row)
                     print(f"{version:>5} {corpus:>9} #{rep}: {row['documents_per_s']:.1f} docs/s, "
-                          f"{row['job_seconds']:.1f} s, peak {row['peak_rss_mib']:.0f} MiB",
-                          flush=True)
+                          f"{row['job_seconds']:.1f} s, {row['cpu_seconds']:.1f} CPU s, peak "
+                          f"{row['peak_rss_mib']:.0f} MiB", flush=True)
         labels = {"base": base, "head": git_head(repo)}
         summary = summarize(rows)
         print(table(summary, labels))
