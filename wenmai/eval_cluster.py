@@ -130,11 +130,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
     add_dataclass_args(parser, GraphConfig)
     add_dataclass_args(parser, ClusterConfig)
     add_dataclass_args(parser, EmbedConfig)
+    add_dataclass_args(parser, InferenceConfig)  # as `wenmai run` embeds (--no-encoder-int8, ...)
     args = parser.parse_args(argv)
     if not Path(args.labelled).is_file():
         raise FileNotFoundError(f"--labelled {args.labelled}: no such file")
     result = evaluate_cluster(args.labelled, args.models, dataclass_from_args(GraphConfig, args),
                               dataclass_from_args(ClusterConfig, args),
+                              inference_config=dataclass_from_args(InferenceConfig, args),
                               embed_config=dataclass_from_args(EmbedConfig, args))
     print(json.dumps(result))
     sys.stdout.flush()
