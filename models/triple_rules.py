@@ -3,7 +3,8 @@ that the sentence's own words support.
 
 The extractor was trained on encyclopedia sentences, where a person and a country in one
 sentence almost always are a nationality. On news it paired foreign leaders with the country a
-quote mentioned (查波 ... 一个中国原则), cut names mid-word (金振 of 金振杓, 柬埔 of 柬埔寨) and
+quote mentioned (a visiting president and 一个中国原则), cut names mid-word (金某 of 金某某, 柬埔
+of 柬埔寨) and
 put phrases in person slots. Each rule below asks the sentence for evidence the pointers lack:
 
 - `word_boundary`: a span must start and end on a jieba word boundary (the extractor's own
@@ -17,11 +18,11 @@ put phrases in person slots. Each rule below asks the sentence for evidence the 
   成立60年来 or 前身是...成立的), see `CUES`.
 - `work_marks`: a work slot needs the span in 《》 (范某说的“低空经济” is no book).
 - Kin and spouses (人物 -> 人物 with a cue): the cue stands between the two names and no other
-  name does (习近平和夫人彭丽媛; not 彭丽媛和马杜罗 in 习近平夫人彭丽媛和马杜罗夫人弗洛雷斯).
+  name does (甲和夫人乙; not 乙和丙 in 甲夫人乙和丙夫人丁).
 - Always: the subject and object spans do not overlap (中国铁路…公司 总部地点 中国), and no span
   holds a clause break or a title mark (三枪拍案惊奇》、《大笑江湖).
 - `nationality_link` (国籍 only): the sentence must tie the person to the country: the country
-  before the person in the same clause with only nouns, adjectives or 的 between (越南国家主席苏林,
+  before the person in the same clause with only nouns, adjectives or 的 between (越南国家主席X,
   来自德国的参展商X; not 中国驻泰国大使X),
   or right after the person's name with a nationality cue after it (X，美国演员; X，中国籍).
 
@@ -106,7 +107,7 @@ CUES = {
     "创始人": "创始|创办|创立|创建|成立|创业|发起|建立|创",
     "董事长": "董事长|董事局主席",
     "主持人": "主持人|主持的|主持了|担任主持|主持》|主持，|主持,",
-    # not 李强签署国务院令，公布《条例》 nor 某外长指出，《联合国宪章》…; 张择端《清明上河图》 is
+    # not 某总理签署国务院令，公布《条例》 nor 某外长指出，《某宪章》…; 张某《某某图》 is
     # an author right before his work (see _AUTHOR_BEFORE_WORK)
     "作者": "作者|著|写|撰|创作|编|所作|作品|小说|诗|画|绘|词|译|出版|笔|文章|书",
 }
@@ -147,7 +148,7 @@ def snap_span(bounds: Sequence[int], start: int, end: int, mode: str) -> Optiona
     """[start, end) on word boundaries: unchanged when it already is, grown to the words it cuts
     ("extend"), or None ("drop"); `bounds` are the token offsets 0, len(w1), ..., len(text).
 
-    Example: bounds of (金振杓, 表示) = [0, 3, 5]; snap_span(b, 0, 2, "extend") == (0, 3),
+    Example: bounds of (金某某, 表示) = [0, 3, 5]; snap_span(b, 0, 2, "extend") == (0, 3),
     snap_span(b, 0, 2, "drop") is None, snap_span(b, 0, 3, "drop") == (0, 3).
     """
     import bisect
@@ -194,23 +195,27 @@ def _covered(tags, start: int, end: int):
 
 
 def looks_like_person(text: str, start: int, end: int, tags, every: bool = True) -> bool:
-    """The span holds a "·" (马蒂亚斯·施密特), or its POS words are names (nr*; Latin words
+    """The span holds a "·" (马蒂亚斯·施密特), or it is 2-4 characters that jieba could only cut
+    into single characters (a rare name: 屠|呦|呦), or its POS words are names (nr*; Latin words
     count): all of them (`every`) or at least one.
 
-    Example: with tags of "越南国家主席苏林表示" (苏林 nr), 苏林 is a person; 表示 is not, and
-    国家主席苏林 is one only when not `every`.
+    Example: with tags of "越南国家主席阮某表示" (阮某 nr), 阮某 is a person; 表示 is not, and
+    国家主席阮某 is one only when not `every`.
     """
     if "·" in text[start:end] or "•" in text[start:end]:
         return True
-    flags = [flag for _, flag, _, _ in _covered(tags, start, end)]
+    covered = _covered(tags, start, end)
+    flags = [flag for _, flag, _, _ in covered]
+    if 2 <= end - start <= 4 and all(len(w) == 1 and not f.startswith("x") for w, f, _, _ in covered):
+        return True  # a rare name jieba could not segment at all (屠|呦|呦)
     if every:
         return bool(flags) and all(f.startswith(("nr", "eng")) for f in flags)
     return any(f.startswith("nr") for f in flags)
 
 
 def _name_between(tags, s: tuple[int, int], o: tuple[int, int]) -> bool:
-    """Another person's name (POS nr*) stands between the two spans: in 习近平夫人彭丽媛和马杜罗
-    夫人弗洛雷斯, 马杜罗 sits between 彭丽媛 and 弗洛雷斯, who are not a couple."""
+    """Another person's name (POS nr*) stands between the two spans: in 甲夫人乙和丙夫人丁, 丙 sits
+    between 乙 and 丁, who are not a couple."""
     lo, hi = min(s[1], o[1]), max(s[0], o[0])
     return any(flag.startswith("nr") for _, flag, a, b in tags if a >= lo and b <= hi)
 
@@ -246,7 +251,7 @@ def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
                        max_gap: int) -> bool:
     """Does the sentence tie person s to country o? (a) o before s in one clause, at most
     `max_gap` characters apart, only nouns, adjectives or 的 between, and not 驻 before the
-    country (越南国家主席苏林; 来自德国的参展商马蒂亚斯; not 中国驻泰国大使韩某); (b) o after s,
+    country (越南国家主席X; 来自德国的参展商X; not 中国驻泰国大使韩某); (b) o after s,
     when the country is followed by a nationality cue (X（1970年－），美国演员; X，中国籍);
     (c) "国籍" just before the country (国籍：日本).
     """

@@ -15,10 +15,10 @@ def _tags(*words):
     return tuple(out)
 
 
-LEADER = "越南国家主席苏林表示"
-LEADER_TAGS = _tags(("越南", "ns"), ("国家主席", "n"), ("苏林", "nr"), ("表示", "v"))
-QUOTE = "苏林表示越方支持一个中国原则"
-QUOTE_TAGS = _tags(("苏林", "nr"), ("表示", "v"), ("越方", "n"), ("支持", "v"), ("一个", "m"),
+LEADER = "越南国家主席阮某表示"
+LEADER_TAGS = _tags(("越南", "ns"), ("国家主席", "n"), ("阮某", "nr"), ("表示", "v"))
+QUOTE = "阮某表示越方支持一个中国原则"
+QUOTE_TAGS = _tags(("阮某", "nr"), ("表示", "v"), ("越方", "n"), ("支持", "v"), ("一个", "m"),
                    ("中国", "ns"), ("原则", "n"))
 ENVOY = "中国驻泰国大使韩某出席"
 ENVOY_TAGS = _tags(("中国", "ns"), ("驻", "v"), ("泰国", "ns"), ("大使", "n"), ("韩某", "nr"),
@@ -40,7 +40,7 @@ CHILD_TAGS = _tags(("王某", "nr"), ("，", "x"), ("中国", "ns"), ("小童星
 
 
 def test_snap_span_extends_drops_or_keeps():
-    bounds = [0, 3, 5]  # 金振杓 | 表示
+    bounds = [0, 3, 5]  # 金某某 | 表示
     assert snap_span(bounds, 0, 2, "extend") == (0, 3)
     assert snap_span(bounds, 0, 2, "drop") is None
     assert snap_span(bounds, 0, 2, "off") == (0, 2)
@@ -62,11 +62,14 @@ def test_person_needs_name_words():
     assert not looks_like_person(LEADER, 2, 8, LEADER_TAGS)
     assert looks_like_person(LEADER, 2, 8, LEADER_TAGS, every=False)
     assert looks_like_person("马蒂亚斯·施密特", 0, 8, ())
+    # a rare name jieba cut into single characters counts; a single character does not
+    odd = _tags(("屠", "v"), ("呦", "e"), ("呦", "e"), ("毕业", "n"))
+    assert looks_like_person("屠呦呦毕业", 0, 3, odd) and not looks_like_person("屠呦呦毕业", 0, 1, odd)
 
 
 @pytest.mark.parametrize("text, tags, s, o, linked", [
-    (LEADER, LEADER_TAGS, "苏林", "越南", True),  # country + title + name
-    (QUOTE, QUOTE_TAGS, "苏林", "中国", False),  # a country the quote mentions
+    (LEADER, LEADER_TAGS, "阮某", "越南", True),  # country + title + name
+    (QUOTE, QUOTE_TAGS, "阮某", "中国", False),  # a country the quote mentions
     (ENVOY, ENVOY_TAGS, "韩某", "泰国", False),  # posted there, not from there
     (ACTOR, ACTOR_TAGS, "张三", "中国", True),  # apposition with a nationality cue
     (SPORT, SPORT_TAGS, "李某", "中国", True),  # 选手 tagged v is still a role noun
@@ -102,25 +105,25 @@ def _kept(rules, text, tokens, triples):
 
 
 def test_rules_keep_the_stated_nationality_and_drop_the_quoted_country():
-    text = "越南国家主席苏林表示，越方支持一个中国原则。"
-    tokens = ("越南", "国家主席", "苏林", "表示", "，", "越方", "支持", "一个", "中国", "原则", "。")
+    text = "越南国家主席阮某表示，越方支持一个中国原则。"
+    tokens = ("越南", "国家主席", "阮某", "表示", "，", "越方", "支持", "一个", "中国", "原则", "。")
     rules = TripleRules(SLOTS, RuleConfig(person_evidence=False))
-    kept = _kept(rules, text, tokens, [_triple(text, "苏林", "国籍", "越南"),
-                                       _triple(text, "苏林", "国籍", "中国")])
-    assert kept == {("苏林", "国籍", "越南")}
+    kept = _kept(rules, text, tokens, [_triple(text, "阮某", "国籍", "越南"),
+                                       _triple(text, "阮某", "国籍", "中国")])
+    assert kept == {("阮某", "国籍", "越南")}
 
 
 def test_word_boundary_rule_drops_or_extends_a_cut_name():
-    text = "柬埔寨国家主席金振杓表示支持"
-    tokens = ("柬埔寨", "国家主席", "金振杓", "表示", "支持")
-    cut = [_triple(text, "金振", "国籍", "柬埔")]
+    text = "柬埔寨国家主席金某某表示支持"
+    tokens = ("柬埔寨", "国家主席", "金某某", "表示", "支持")
+    cut = [_triple(text, "金某", "国籍", "柬埔")]
     base = dict(person_evidence=False, nationality_link=False, country_lexicon=False)
     assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="drop", **base)), text, tokens,
                  cut) == set()
     assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="extend", **base)), text, tokens,
-                 cut) == {("金振杓", "国籍", "柬埔寨")}
+                 cut) == {("金某某", "国籍", "柬埔寨")}
     assert _kept(TripleRules(SLOTS, RuleConfig(word_boundary="off", **base)), text, tokens,
-                 cut) == {("金振", "国籍", "柬埔")}
+                 cut) == {("金某", "国籍", "柬埔")}
 
 
 def test_overlapping_spans_dates_without_year_works_without_marks_and_founding_cues():
