@@ -68,7 +68,8 @@ _CUE_BREAK = _CLAUSE_PUNCT - set("、")
 # no entity holds a clause break or a title mark (三枪拍案惊奇》、《大笑江湖; X公司董事长Y，Z公司)
 _BROKEN = re.compile(r"[，,。；;！？!?《》\n]")
 # a date with its year: news dates without one (今晚(10月15日)) are the day of the report
-_DATE = re.compile(r"[0-9０-９〇零一二三四五六七八九]{2,4}\s*年|[0-9]{4}[-/.][0-9]{1,2}")
+_DATE = re.compile(r"[0-9０-９〇零一二三四五六七八九]{2,4}\s*年|[0-9]{4}[-/.][0-9]{1,2}|"
+                   r"^(?:1[0-9]|20)[0-9]{2}$")
 # a founding mentioned as an anniversary, a predecessor's or another body's: 成立60年来,
 # 前身是1905年成立的Y, 1954年公司成立时
 _NOT_FOUNDING = re.compile(r"成立\d+(?:周)?年|成立以来|成立时|前身|成立的")
@@ -172,8 +173,9 @@ def is_country(span: str) -> bool:
 
 
 def has_date_shape(span: str) -> bool:
-    """A year is named. Example: has_date_shape("1998年3月") is True; has_date_shape("今年") and
-    has_date_shape("10月15日") are False."""
+    """A year is named (a bare year too: 1965). Example: has_date_shape("1998年3月") and
+    has_date_shape("1965") are True; has_date_shape("今年") and has_date_shape("10月15日") are
+    False."""
     return bool(_DATE.search(span))
 
 

@@ -52,6 +52,7 @@ def test_country_lexicon_and_date_shape():
     assert is_country("柬埔寨") and is_country("中国")
     assert not is_country("柬埔") and not is_country("中美") and not is_country("吴中区")
     assert has_date_shape("1998年3月") and has_date_shape("二〇〇八年") and has_date_shape("2008-05")
+    assert has_date_shape("1965") and not has_date_shape("365") and not has_date_shape("19650")
     assert not has_date_shape("10月15日") and not has_date_shape("今年")
 
 
