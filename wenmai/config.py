@@ -141,12 +141,12 @@ class GraphConfig:
     # tune-role long texts; on 38k toutiao headlines (train role) 0.5 gave 1,661 clusters, 0.4
     # gave 924 at the same AMI (0.311, 0.313)
     min_similarity: float = 0.4
-    # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW (M 32). Exact search
-    # costs N^2: 23.6 s at 100k vectors vs HNSW's 9.8 s (recall@10 0.989), and about 100x that
-    # at 1M (~40 min on 2 cores) vs HNSW's 238 s (recall 0.993; `wenmai bench knn`,
-    # docs/benchmarks.md); up to 100k exact stays under a minute on one core, a small share of
-    # the job, and keeps recall 1
-    exact_max: int = 100_000
+    # single: up to this many vectors IndexFlatIP (exact); beyond, HNSW (M 32): exact while it
+    # is no slower. One thread, the 2-core machine under load (`wenmai bench knn --sizes 50000
+    # 100000 200000 --sharded-max 0 --exact-max 200000 --queries 2000`): exact vs HNSW 73 vs 95 s
+    # at 50k, 313 vs 110 s at 100k, 1,993 vs 146 s at 200k (N^2 against N log N), HNSW recall@7
+    # 0.990 at each; at 1M HNSW took 238 s (recall 0.993), exact about 25x the 200k time
+    exact_max: int = 50_000
     # single: every vector in one process (N x D x 4 bytes: 1M x 384 = 1.5 GB), searched by the
     # index exact_max picks. sharded: an IVF spread over workers, none holding all vectors
     # (wenmai.pipelines.knn). auto: single on a one-machine runner (FnApiRunner, DirectRunner,
