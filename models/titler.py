@@ -210,8 +210,9 @@ class Titler(nn.Module):
         # pointer mix: attention weights summed per source character id
         B, T, S = weights.shape
         g = torch.sigmoid(self.gate(torch.cat([y, context, x], dim=-1)))  # (B, T, 1)
+        # under autocast the attention weights may be bf16/fp16 while the logits are fp32
         copy = torch.zeros_like(logits).scatter_add_(2, mem.src.unsqueeze(1).expand(B, T, S),
-                                                     weights)  # (B, T, V)
+                                                     weights.to(logits.dtype))  # (B, T, V)
         p = g * F.softmax(logits, dim=-1) + (1 - g) * copy  # (B, T, V)
         return p.clamp_min(1e-12).log(), h
 

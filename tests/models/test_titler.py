@@ -269,3 +269,17 @@ def test_beams_share_their_source_memory():
                        mask.repeat_interleave(K, 0))
     for a, b in zip(shared, copied):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_copy_attention_decodes_under_bf16_autocast(vocab):
+    """`--precision bf16` runs the models under autocast: the pointer's attention weights come
+    out bf16 while the logits are fp32, and the copy scatter must still add them up."""
+    model = _model(vocab)
+    src = _src(vocab, TEXTS[:2])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        mem, h = model.encode(src)
+        logp, _ = model.decode(torch.full((2, 1), BOS_ID), mem, h)
+        titles, _ = beam_search(model, src, beam_size=2, max_title_len=5)
+    assert torch.isfinite(logp).all()
+    assert logp[:, -1].float().exp().sum(-1) == pytest.approx([1.0, 1.0], abs=2e-2)
+    assert len(titles) == 2
