@@ -99,20 +99,24 @@ def test_manifest_and_success_marker_published(default_run, corpus):
     assert (out / "report.html").exists()
 
 
-def test_same_tables_under_multi_processing(default_run, corpus, models_dir, tmp_path, monkeypatch):
-    """Every DoFn and handler pickles to worker processes; results equal the default run's.
+def test_same_tables_under_multi_processing(corpus, models_dir, tmp_path, monkeypatch):
+    """Every DoFn and handler pickles to worker processes; results equal the one-process run's.
 
+    Both runs use the fp32 encoder: int8 quantizes each batch's activations with one scale, so
+    its vectors move a little with their batch-mates (tests/models/test_quantize.py).
     Run from a directory holding a broken `wenmai/` package, as a source checkout's root is for a
     plain `pip install .`: no worker process (nor the infomap child) may import it."""
-    out, _ = default_run
+    out = tmp_path / "one"
+    run([str(corpus / "*"), "--output", str(out), "--models", str(models_dir), "--id-field", "id",
+         "--k", "3", "--no-encoder-int8"])
     other = tmp_path / "mp"
     (tmp_path / "checkout" / "wenmai").mkdir(parents=True)
     (tmp_path / "checkout" / "wenmai" / "__init__.py").write_text(
         "raise ImportError('imported wenmai from the working directory')\n")
     monkeypatch.chdir(tmp_path / "checkout")
     run([str(corpus / "*"), "--output", str(other), "--models", str(models_dir), "--id-field", "id",
-         "--k", "3", "--length-buckets", "off", "--direct_running_mode=multi_processing",
-         "--direct_num_workers=2"])
+         "--k", "3", "--length-buckets", "off", "--no-encoder-int8",
+         "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
     keys = {"documents": ["doc_id"], "edges": ["src", "dst"], "clusters": ["cluster_id"],
             "dead_letter": ["source", "position"],
             "triples": ["doc_id", "subject_start", "object_start", "predicate"]}
