@@ -75,6 +75,10 @@ class RunConfig:
     # format gives, while a .txt with blank lines between paragraphs stays at or below it.
     # 1.0 fails only on no documents at all.
     max_dead_letter_share: float = 0.5
+    # A run whose titler or extractor failed on more than this share of what it was given (a
+    # model that cannot run here, e.g. a precision the machine lacks) fails too: the tables would
+    # be written without their titles or triples, and exit 0 would hide it. 1.0: never.
+    max_failed_share: float = 0.5
     quiet: bool = False  # no progress lines or stage log on stderr (errors still print)
     progress_secs: float = 10.0  # seconds between progress lines on local runners
     # print where the time went after the run: seconds per step, and per model its batches,
@@ -282,8 +286,12 @@ def model_manifest(config: PipelineConfig) -> dict:
     return out
 
 
-def failure(balance: dict, reasons: list[dict], max_share: float) -> Optional[str]:
+def failure(balance: dict, reasons: list[dict], max_share: float,
+            models: Optional[dict] = None, max_failed_share: float = 1.0) -> Optional[str]:
     """Why a finished run must not be published, in one line; None when it may be.
+
+    `models`: per model, (failed, given, reasons) from its stats, e.g. {"titles": (14, 14,
+    ["inference_error: RuntimeError: ..."])}; more than `max_failed_share` failed is a failure.
 
     Example: failure({"records_read": 32, "documents": 0, "dead_letter": 32, "balanced": True},
     [{"stage": "read", "reason": "missing_field", "count": 32, "label": "missing_field: text"}],
@@ -298,7 +306,23 @@ def failure(balance: dict, reasons: list[dict], max_share: float) -> Optional[st
     if dead > max_share * read:
         return (f"{dead} of {read} records are dead letters ({dead / read:.0%}, more than "
                 f"--max-dead-letter-share {max_share:g}): {manifest.top_reasons(reasons)}")
+    for name, (failed, given, why) in (models or {}).items():
+        if given and failed > max_failed_share * given:
+            return (f"{name}: the model failed on {failed} of {given} ({failed / given:.0%}, more "
+                    f"than --max-failed-share {max_failed_share:g}): {'; '.join(why[:2])}")
     return None
+
+
+def model_failures(stats: dict[str, list]) -> dict:
+    """(failed, given, reasons) of the titler and the extractor from the run's stats."""
+    out = {}
+    title, extract = _one(stats, "title"), _one(stats, "extract")
+    if title:
+        out["titles"] = (title.get("failed", 0), title.get("generated", 0), title.get("reasons", []))
+    if extract:
+        out["triples"] = (extract.get("failed", 0), extract.get("sentences", 0),
+                          extract.get("reasons", []))
+    return out
 
 
 def progress_dir_for(runner: Optional[str], run_config: RunConfig) -> Optional[str]:
@@ -346,6 +370,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
     run_config = dataclass_from_args(RunConfig, args)
     if not 0 <= run_config.max_dead_letter_share <= 1:
         raise UsageError("--max-dead-letter-share must lie in [0, 1]")
+    if not 0 <= run_config.max_failed_share <= 1:
+        raise UsageError("--max-failed-share must lie in [0, 1]")
     topic_config = dataclass_from_args(TopicConfig, args)
     check_topic_config(topic_config)
     check_config(config, check_models=False)  # the cheap checks first, the inputs, then models
@@ -398,7 +424,8 @@ def run(argv: Optional[list[str]] = None, test_pipeline: Optional[beam.Pipeline]
             files = stats.get(FILE_STATS, [])
             balance = manifest.check_balance(sum(f["records"] for f in files), counts)
             reasons = manifest.dead_letter_reasons(staging)
-            why = failure(balance, reasons, run_config.max_dead_letter_share)
+            why = failure(balance, reasons, run_config.max_dead_letter_share,
+                          model_failures(stats), run_config.max_failed_share)
             target.remove(manifest.STATS_DIR)
             record = {
                 "run_id": run_id,

@@ -308,3 +308,19 @@ def test_unknown_flags_are_errors_unless_beam_knows_them(flag, message, corpus, 
                    "--direct_num_workers=1", "--quiet"],  # Beam's own: accepted
                   handlers=Handlers(encoder=FakeEncoderHandler()))
     assert summary.manifest["beam_options"] == ["--direct_num_workers=1"]
+
+
+def test_a_model_that_fails_on_most_of_its_input_fails_the_run():
+    """Titles all null because the titler could not run (as bf16 once did) is no success."""
+    from wenmai.job import failure, model_failures
+
+    balance = {"records_read": 20, "documents": 20, "dead_letter": 0, "balanced": True}
+    stats = {"title": [{"failed": 14, "generated": 14, "own": 6, "reasons": ["inference_error: X"]}],
+             "extract": [{"sentences": 40, "failed": 0, "reasons": []}]}
+    models = model_failures(stats)
+    assert models == {"titles": (14, 14, ["inference_error: X"]), "triples": (0, 40, [])}
+    why = failure(balance, [], 0.5, models, 0.5)
+    assert why.startswith("titles: the model failed on 14 of 14 (100%") and "inference_error: X" in why
+    assert failure(balance, [], 0.5, models, 1.0) is None  # --max-failed-share 1: never
+    assert failure(balance, [], 0.5, {"triples": (20, 40, ["e"])}, 0.5) is None  # half is not more
+    assert failure(balance, [], 0.5, {"titles": (0, 0, [])}, 0.5) is None  # nothing to title
