@@ -93,3 +93,13 @@ def test_caps_keep_the_most_frequent():
     assert v.n_chars == 4 and v.n_words == 3
     assert v.words[2] == "天气"  # three times; 好 twice
     assert v.char_id("好") == UNK_ID
+
+
+def test_cached_lookups_give_the_same_ids(vocab):
+    """ids come from a cache after a character or word is first seen: the same as uncached."""
+    text, words = "Ａ北京?北京", ["Ａ", "北京", "?", "北京"]
+    first = vocab.encode(text, words, 16)
+    fresh = Vocab(vocab.chars, vocab.words)
+    assert vocab.encode(text, words, 16) == first == fresh.encode(text, words, 16)
+    assert [vocab.char_id(c) for c in text] == [fresh._char_id.get(normalize_char(c), 1)
+                                               for c in text]
