@@ -101,21 +101,19 @@ def predict_texts(texts: Sequence[str], model, vocab, *, threshold: Optional[flo
 
 def evaluate_extractor(data_path, models_dir=None, threshold: Optional[float] = None,
                        batch_size: int = 64, by_predicate: bool = False,
-                       int8: bool = False, bf16: bool = False) -> dict:
+                       int8: bool = False, bf16: bool = False, conv_bf16: bool = False) -> dict:
     """Scores every row of a triples file with the extractor in `models_dir/extractor/`."""
     from wenmai.models import DEFAULT_MODELS_DIR
     from wenmai.models.checkpoint import read_config
     from wenmai.models.extractor import load_extractor
-    from wenmai.models.quantize import bf16_context
+    from wenmai.models.quantize import bf16_context, for_device
 
     rows = read_triples(data_path)
     root = Path(models_dir if models_dir is not None else DEFAULT_MODELS_DIR)
     directory = root / EXTRACTOR_SUBDIR
     model, vocab = load_extractor(directory)
-    if int8 and not bf16:  # as `wenmai run` runs it on a CPU (bf16 autocast needs float layers)
-        from wenmai.models.quantize import quantize_int8
-
-        model = quantize_int8(model)
+    # as `wenmai run` runs it on a CPU (bf16 autocast needs float layers)
+    model = for_device(model, next(model.parameters()).device, int8 and not bf16, conv_bf16)
     meta = read_config(directory)
     # threshold None: the model's own choices (subject and per-predicate object thresholds,
     # type filter), as the pipeline decodes

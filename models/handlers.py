@@ -145,7 +145,7 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
     NAMESPACE: str
 
     def __init__(self, model_dir: str | Path, device: str, precision: str, int8: bool = False,
-                 threads: int = 0, **batching):
+                 threads: int = 0, conv_bf16: bool = False, **batching):
         self._model_dir = str(model_dir)
         self._device = device
         self._precision = precision
@@ -154,6 +154,7 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
         # vectors by cosine < 0.01): kept for the encoder, whose time it halves; the titler's
         # and extractor's time is elsewhere (docs/benchmarks.md), and their outputs stay exact
         self._int8 = int8
+        self._conv_bf16 = conv_bf16  # convolutions in bf16 on a CPU with native bf16 (quantize.py)
         self._threads = threads  # torch intra-op threads in the worker; 0 = torch's default
         super().__init__(**batching)
 
@@ -166,7 +167,7 @@ class TextModelHandler(ModelHandler[TextExample, Any, LoadedModel]):
         module, vocab = getattr(importlib.import_module(module_name), function)(self._model_dir)
         device = select_device(self._device)
         module.to(device).eval().requires_grad_(False)
-        return LoadedModel(for_device(module, device, self._int8), vocab, device)
+        return LoadedModel(for_device(module, device, self._int8, self._conv_bf16), vocab, device)
 
     def get_num_bytes(self, batch: Sequence[TextExample]) -> int:
         return sum(len(text.encode("utf-8")) for text, _ in batch)
@@ -224,12 +225,12 @@ class ExtractorHandler(TextModelHandler):
 
     def __init__(self, model_dir: str | Path, max_len: int = 256, threshold: Optional[float] = None,
                  max_batch_tokens: int = 8192, device: str = "auto", precision: str = "fp32",
-                 threads: int = 0):
+                 threads: int = 0, conv_bf16: bool = False):
         # threshold None: the one stored in the model's config.json (chosen on held-out data)
         self._max_len = max_len
         self._threshold = threshold
         self._max_batch_tokens = max_batch_tokens
-        super().__init__(model_dir, device, precision, threads=threads,
+        super().__init__(model_dir, device, precision, threads=threads, conv_bf16=conv_bf16,
                          **token_budget(max_batch_tokens, max_len))
 
     def run_inference(self, batch: Sequence[TextExample], model: LoadedModel,

@@ -8,10 +8,12 @@ products of a GRU step run about twice as fast; on a GPU they would be slower th
 kernels, so `for_device` quantizes only on CPU. Quality is checked per model with its own
 evaluation (`wenmai eval ... --int8`; figures in docs/benchmarks.md).
 
-Convolutions are not quantized dynamically; for a convolution-heavy model (the extractor's DGCNN)
-`bf16_context` runs it under bfloat16 autocast instead, but only on a CPU with native bf16
-instructions (AVX512-BF16 or AMX), where oneDNN's bf16 kernels are faster; elsewhere bf16 is
-emulated and slower, so it runs fp32.
+Convolutions are not quantized dynamically. For a convolution-heavy model (the extractor's
+DGCNN) `bf16_convolutions` computes only the convolutions in bfloat16, on a CPU with native bf16
+instructions (AVX512-BF16 or AMX), where oneDNN's bf16 kernels run them about 5x faster; the
+residual stream, attention, pointer heads and thresholds stay fp32. Autocasting the whole model
+(`bf16_context`, `--precision bf16`) cost the extractor 0.043 SKE F1; the convolutions alone move
+it by 0.0002 (docs/benchmarks.md). Elsewhere bf16 is emulated and slower, so it runs fp32.
 """
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import warnings
 import torch
 import torch.nn as nn
 
-__all__ = ["QUANTIZED_LAYERS", "bf16_context", "for_device", "is_quantized", "native_bf16",
-           "quantize_int8"]
+__all__ = ["QUANTIZED_LAYERS", "Bf16Conv1d", "bf16_context", "bf16_convolutions", "for_device",
+           "is_quantized", "native_bf16", "quantize_int8"]
 
 # the layer types whose weights become int8: what `quantize_dynamic` supports and our models use
 QUANTIZED_LAYERS = (nn.Linear, nn.GRU, nn.LSTM)
@@ -41,11 +43,39 @@ def quantize_int8(module: nn.Module) -> nn.Module:
                                                       dtype=torch.qint8, inplace=True)
 
 
-def for_device(module: nn.Module, device: torch.device, int8: bool) -> nn.Module:
-    """The module to run on `device`: int8-quantized when `int8` and the device is a CPU, as it
-    is otherwise (fp32 on a GPU: its own kernels are faster there)."""
-    if int8 and torch.device(device).type == "cpu":
-        return quantize_int8(module)
+class Bf16Conv1d(nn.Module):
+    """A Conv1d whose weights are stored and multiplied in bfloat16: input cast down, output cast
+    back to the input's dtype, so the layers around it see what they were trained with."""
+
+    def __init__(self, conv: nn.Conv1d):
+        super().__init__()
+        self.conv = conv.to(torch.bfloat16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.to(torch.bfloat16)).to(x.dtype)
+
+
+def bf16_convolutions(module: nn.Module) -> nn.Module:
+    """`module` with every Conv1d wrapped as a `Bf16Conv1d`, in place (for inference)."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.Conv1d):
+            setattr(module, name, Bf16Conv1d(child))
+        else:
+            bf16_convolutions(child)
+    return module
+
+
+def for_device(module: nn.Module, device: torch.device, int8: bool,
+               conv_bf16: bool = False) -> nn.Module:
+    """The module to run on `device`: on a CPU, int8-quantized when `int8`, and its convolutions
+    in bfloat16 when `conv_bf16` and the CPU has native bf16; as it is otherwise (a GPU's own
+    fp32/fp16 kernels are faster there, and `--precision` decides)."""
+    if torch.device(device).type != "cpu":
+        return module
+    if int8:
+        module = quantize_int8(module)
+    if conv_bf16 and native_bf16():
+        module = bf16_convolutions(module)
     return module
 
 

@@ -268,7 +268,8 @@ def default_handlers(config: PipelineConfig) -> Handlers:
         extractor=ExtractorHandler(models / "extractor", max_len=extract.sentence_chars,
                                    threshold=extract.triple_threshold,
                                    max_batch_tokens=extract.extract_batch_tokens, device=device,
-                                   precision=precision, threads=config.inference.torch_threads)
+                                   precision=precision, threads=config.inference.torch_threads,
+                                   conv_bf16=extract.extract_conv_bf16)
         if extract.triples else None,
     )
 

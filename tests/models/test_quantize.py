@@ -1,4 +1,5 @@
-"""int8 dynamic quantization and bf16 autocast for CPU inference, on tiny random models."""
+"""int8 dynamic quantization, bf16 convolutions and bf16 autocast for CPU inference, on tiny
+random models."""
 import contextlib
 
 import numpy as np
@@ -7,7 +8,9 @@ import torch
 from wenmai.config import InferenceConfig
 from wenmai.models.encoder import EncoderConfig, SentenceEncoder
 from wenmai.models.handlers import EncoderHandler
-from wenmai.models.quantize import bf16_context, for_device, is_quantized, quantize_int8
+from wenmai.models.extractor import ExtractorConfig, TripleExtractor
+from wenmai.models.quantize import (Bf16Conv1d, bf16_context, bf16_convolutions, for_device,
+                                    is_quantized, native_bf16, quantize_int8)
 
 
 def _encoder() -> SentenceEncoder:
@@ -75,3 +78,37 @@ def test_int8_vectors_move_little_with_batch_mates():
         together = model(chars, words)
         alone = torch.cat([model(chars[i:i + 1], words[i:i + 1]) for i in range(len(chars))])
     assert (together * alone).sum(-1).min() > 0.99
+
+
+def _extractor() -> TripleExtractor:
+    torch.manual_seed(0)
+    return TripleExtractor(ExtractorConfig(char_vocab_size=40, word_vocab_size=20,
+                                           predicates=("作者", "国籍"), d=32, word_dim=8,
+                                           dilations=(1, 2, 5, 1), max_len=16)).eval()
+
+
+def test_bf16_convolutions_wrap_every_conv_and_stay_close():
+    model = _extractor()
+    chars, words = _batch()
+    with torch.inference_mode():
+        full = model.encode(chars, words)
+    wrapped = bf16_convolutions(model)
+    convs = [m for m in wrapped.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert convs and all(c.weight.dtype == torch.bfloat16 for c in convs)
+    assert sum(isinstance(m, Bf16Conv1d) for m in wrapped.modules()) == len(convs)  # 4 + 2 heads
+    with torch.inference_mode():
+        small = wrapped.encode(chars, words)
+    assert small.dtype == torch.float32  # the residual stream stays fp32
+    assert not torch.equal(full, small)  # really bf16 ...
+    assert torch.allclose(full, small, atol=0.05, rtol=0.05)  # ... and close to fp32
+    assert (small[3:, 7:] == 0).all()  # padding still zero
+
+
+def test_conv_bf16_only_on_a_cpu_with_native_bf16():
+    def wrapped(module):
+        return any(isinstance(m, Bf16Conv1d) for m in module.modules())
+
+    assert not wrapped(for_device(_extractor(), torch.device("cuda"), False, conv_bf16=True))
+    assert not wrapped(for_device(_extractor(), torch.device("cpu"), False, conv_bf16=False))
+    assert wrapped(for_device(_extractor(), torch.device("cpu"), False, conv_bf16=True)) \
+        == native_bf16()

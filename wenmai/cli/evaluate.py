@@ -83,10 +83,14 @@ def extractor(argv: Optional[Sequence[str]] = None) -> dict:
     parser.add_argument("--int8", action="store_true",
                         help="score the model int8-quantized as `wenmai run` runs it on a CPU")
     parser.add_argument("--bf16", action="store_true",
-                        help="score it under bf16 autocast, as `wenmai run` runs it on a CPU "
-                             "with native bf16")
+                        help="score it under bf16 autocast, as `wenmai run --precision bf16` "
+                             "runs it on a CPU with native bf16")
+    parser.add_argument("--conv-bf16", action="store_true",
+                        help="score it with its convolutions in bf16, as `wenmai run` runs it "
+                             "by default on a CPU with native bf16 (elsewhere: fp32)")
     args = parser.parse_args(argv)
     result = evaluate_extractor(args.data, args.models, args.threshold, args.batch_size,
-                                args.by_predicate, int8=args.int8, bf16=args.bf16)
+                                args.by_predicate, int8=args.int8, bf16=args.bf16,
+                                conv_bf16=args.conv_bf16)
     print(json.dumps(result, ensure_ascii=False))
     return result
