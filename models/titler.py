@@ -156,6 +156,13 @@ class Memory:
         small = (t.repeat_interleave(k, dim=0) for t in (self.mask, self.prior, self.src))
         return Memory(self.memory, self.keys, *small, beams=self.beams * k)
 
+    def take(self, sources: torch.Tensor) -> "Memory":
+        """The rows of the given sources (indices into memory's B), with all their beams."""
+        rows = (sources.unsqueeze(1) * self.beams
+                + torch.arange(self.beams, device=sources.device)).view(-1)
+        small = (t[rows] for t in (self.mask, self.prior, self.src))
+        return Memory(self.memory[sources], self.keys[sources], *small, beams=self.beams)
+
 
 # --------------------------------------------------------------------------------------------------
 # the model
@@ -283,6 +290,17 @@ class _Constraints:
         self._rules, self._chars, self._K = list(constraints), chars, K
         self._ids = {c: i for i, c in enumerate(chars) if i >= len(SPECIALS)}
         self._span = [i for c, i in self._ids.items() if c in SPAN_CHARS]
+        self._prefixes = [""] * (len(self._rules) * K)  # each row's title so far, as text
+
+    def advance(self, parent: list[int], token: list[int]) -> None:
+        """Row r now extends row parent[r] by token[r] (one character, not a re-join per step)."""
+        self._prefixes = [self._prefixes[p] + self._chars[t] for p, t in zip(parent, token)]
+
+    def take(self, sources: list[int]) -> None:
+        """Keep only these sources' rules and rows (finished sources leave the batch)."""
+        K = self._K
+        self._rules = [self._rules[b] for b in sources]
+        self._prefixes = [self._prefixes[b * K + k] for b in sources for k in range(K)]
 
     def _id_list(self, chars) -> list[int]:
         return [EOS_ID if c == "" else self._ids[c] for c in chars if c == "" or c in self._ids]
@@ -294,10 +312,10 @@ class _Constraints:
         ban = torch.zeros_like(logp, dtype=torch.bool)
         ban[:, self._span] = True
         only_rows = []
-        for r, row in enumerate(seqs.tolist()):
-            if finished[r]:
+        for r, done in enumerate(finished.tolist()):
+            if done:
                 continue
-            only, allow, extra = self._rules[r // self._K].rule("".join(self._chars[t] for t in row))
+            only, allow, extra = self._rules[r // self._K].rule(self._prefixes[r])
             if only is not None:
                 ban[r] = True
                 ids = self._id_list(only)
@@ -323,7 +341,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
 
     All B*K hypotheses advance together. A candidate's rank is its summed log-probability divided
     by length**length_alpha (length counts </s>), so 1.0 ranks by log-probability per character;
-    finished hypotheses keep their slot and score. The returned score is always the summed
+    finished hypotheses keep their slot and score; a source whose every beam has ended leaves the
+    batch, so the rest decode at their own cost. The returned score is always the summed
     log-probability per token (title characters + </s> when it ended). beam_size 1 is greedy.
     `no_stutter` forbids a character right after itself: a character-level pointer otherwise
     stutters ("乙乙醇醇"), which n-gram blocking alone does not stop. Ids in `source_only` may
@@ -350,6 +369,8 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
     absent = ~(src.unsqueeze(-1) == only).any(1)  # (B, O): not in that row's source
     absent = absent.repeat_interleave(K, dim=0)  # (B*K, O)
     rules = _Constraints(constraints, chars, K) if constraints is not None else None
+    active = list(range(B))  # the input row of each source still decoding
+    out: list[tuple[list[int], float]] = [([], 0.0)] * B
     for _ in range(max_title_len + 1):
         logp, h = model.decode(tokens, mem, h)  # (B*K, 1, V)
         logp = logp[:, -1].float()  # (B*K, V)
@@ -379,16 +400,41 @@ def beam_search(model: Titler, src: torch.Tensor, beam_size: int = 4, max_title_
         seqs = torch.cat([seqs[parent], token.unsqueeze(1)], dim=1)  # (B*K, t+1)
         h = h[:, parent]
         tokens = token.unsqueeze(1)
-        if bool(finished.all()):
+        if rules is not None:
+            rules.advance(parent.tolist(), token.tolist())
+        done = finished.view(B, K).all(1)  # (B,) sources whose every beam has ended
+        if bool(done.all()):
             break
-    final = (scores / lengths.clamp(min=1).pow(length_alpha)).view(B, K)
-    best = final.argmax(1) + torch.arange(B, device=device) * K  # (B,)
-    titles, out_scores = [], []
-    for row in best.tolist():
-        ids = [t for t in seqs[row].tolist() if t not in (PAD_ID, EOS_ID)]
-        titles.append(ids)
-        out_scores.append(float(scores[row] / lengths[row].clamp(min=1)))
-    return titles, out_scores
+        if int(done.sum()) * 4 >= B:  # a quarter has ended: they leave the batch, so later
+            # steps cost only the others (each leaving copies the memory: not for every one)
+            for b, title, score in zip(*_best(scores, lengths, seqs, K, length_alpha, done)):
+                out[active[b]] = (title, score)
+            keep = (~done).nonzero().squeeze(1)  # (B',)
+            rows = (keep.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)  # (B'*K,)
+            active = [active[b] for b in keep.tolist()]
+            B = len(active)
+            mem, h, tokens, seqs = mem.take(keep), h[:, rows], tokens[rows], seqs[rows]
+            scores, lengths, finished, absent = scores[rows], lengths[rows], finished[rows], \
+                absent[rows]
+            if rules is not None:
+                rules.take(keep.tolist())
+    every = torch.ones(B, dtype=torch.bool, device=device)
+    for b, title, score in zip(*_best(scores, lengths, seqs, K, length_alpha, every)):
+        out[active[b]] = (title, score)
+    return [title for title, _ in out], [score for _, score in out]
+
+
+def _best(scores: torch.Tensor, lengths: torch.Tensor, seqs: torch.Tensor, K: int,
+          length_alpha: float, sources: torch.Tensor):
+    """(source index, title ids, log-probability per token) of the best beam of each source
+    marked in `sources` (B,) bool; scores/lengths (B*K,), seqs (B*K, t)."""
+    final = (scores / lengths.clamp(min=1).pow(length_alpha)).view(-1, K)
+    picked = sources.nonzero().squeeze(1)  # (n,)
+    best = final[picked].argmax(1) + picked * K  # (n,)
+    titles = [[t for t in seqs[row].tolist() if t not in (PAD_ID, EOS_ID)]
+              for row in best.tolist()]
+    per_token = (scores[best] / lengths[best].clamp(min=1)).tolist()
+    return picked.tolist(), titles, per_token
 
 
 # Characters a title may use only when its source does: the news titles this model learned from

@@ -105,6 +105,26 @@ def test_batched_equals_one_at_a_time(model, vocab, beam_size):
         assert isinstance(title, str) and isinstance(score, float) and score <= 0
 
 
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_sources_that_end_early_leave_the_batch(vocab, beam_size, monkeypatch):
+    """Titles of several lengths (</s> made likelier): sources whose beams have all ended leave
+    the batch, and the others come out as they would alone."""
+    from wenmai.models import titler
+
+    model = _model(vocab)
+    with torch.no_grad():
+        model.out_bias[EOS_ID] += 8.0
+    taken = []
+    take = titler.Memory.take
+    monkeypatch.setattr(titler.Memory, "take",
+                        lambda self, sources: taken.append(len(sources)) or take(self, sources))
+    together = generate_titles(model, vocab, TEXTS, beam_size, 10, batch_size=len(TEXTS))
+    assert taken and len({len(t) for t, _ in together}) >= 3
+    alone = [generate_titles(model, vocab, [t], beam_size, 10)[0] for t in TEXTS]
+    assert [t for t, _ in together] == [t for t, _ in alone]
+    assert [s for _, s in together] == pytest.approx([s for _, s in alone], abs=1e-4)
+
+
 def test_wider_beam_finds_at_least_as_probable_titles(model, vocab):
     src = _src(vocab, TEXTS)
     _, greedy = beam_search(model, src, beam_size=1, max_title_len=6, no_repeat_ngram=0,
