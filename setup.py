@@ -9,6 +9,7 @@ from setuptools import setup
 PACKAGES = {
     "wenmai": "wenmai",
     "wenmai.benchmarks": "wenmai/benchmarks",
+    "wenmai.cli": "wenmai/cli",
     "wenmai.pipelines": "pipelines",
     "wenmai.models": "models",
     "wenmai.schemas": "schemas",
