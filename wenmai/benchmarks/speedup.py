@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from typing import Optional
@@ -28,6 +29,7 @@ from wenmai.benchmarks.job import NEWS_FILE, newest_stories, run_once, write_cor
 from wenmai.cli.args import ArgumentParser
 
 WHERE = "import wenmai, sys; print(wenmai.__file__)"
+PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
 
 
 def install_commit(repo: Path, commit: str, work: Path) -> str:
@@ -46,6 +48,14 @@ def install_commit(repo: Path, commit: str, work: Path) -> str:
                        capture_output=True, text=True)
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = str(venv / "bin" / "python")
+    # --system-site-packages reaches the base interpreter's packages, not this venv's (where
+    # torch and Beam live when wenmai runs from a venv): a .pth line puts this interpreter's
+    # site-packages after the new venv's own. Only .pth files of a site directory run, so this
+    # venv's editable wenmai (a finder a .pth file installs) is not imported by the base
+    site = subprocess.run([python, "-c", PURELIB], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    ours = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    (Path(site) / "wenmai_bench_head_site.pth").write_text("\n".join(sorted(ours)) + "\n")
     subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
                     *map(str, wheels.glob("*.whl"))], check=True, capture_output=True, text=True,
                    cwd=work)
