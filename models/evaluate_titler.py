@@ -11,7 +11,7 @@ source's first clause cut to the reference's length, on the same rows) sit besid
 `--news-holdout` scores the titler's own held-out slice of the news file instead of every row:
 the stories dated on or after the cut-off stored with the model (never trained on), cleaned as
 training cleaned them, less those whose reference is a series label; `slice` says so.
-Faithfulness (`faithful.py`): number_faithful, series_share, novel_char_share.
+Faithfulness (`faithful.py`): number_faithful, names_faithful, series_share, novel_char_share.
 """
 from __future__ import annotations
 
@@ -88,15 +88,20 @@ def lead_title(text: str, length: int) -> str:
 
 
 def faithfulness(titles: Sequence[str], texts: Sequence[str], banned: Sequence[str] = ()) -> dict:
-    """number_faithful (null when no title holds a number), series_share, novel_char_share; the
-    definitions are `faithful.py`'s, the ones the decoder enforces."""
-    from wenmai.models.faithful import (novel_char_share, number_faithful, number_strings,
-                                        series_share)
+    """number_faithful (null when no title holds a number), names_faithful (null when no title
+    holds a 《》 name), series_share, novel_char_share; the definitions are `faithful.py`'s, the
+    ones the decoder enforces."""
+    from wenmai.models.faithful import (has_names, names_faithful, novel_char_share,
+                                        number_faithful, number_strings, series_share)
 
     with_numbers = [(t, s) for t, s in zip(titles, texts) if t and number_strings(t)]
+    with_names = [(t, s) for t, s in zip(titles, texts) if t and has_names(t)]
     return {"number_faithful": (sum(number_faithful(t, s) for t, s in with_numbers)
                                 / len(with_numbers) if with_numbers else None),
             "titles_with_numbers": len(with_numbers),
+            "names_faithful": (sum(names_faithful(t, s) for t, s in with_names)
+                               / len(with_names) if with_names else None),
+            "titles_with_names": len(with_names),
             "series_share": series_share(titles, texts, banned),
             "novel_char_share": novel_char_share(titles, texts)}
 

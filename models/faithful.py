@@ -1,7 +1,7 @@
 """What a faithful title may say, defined once: number strings, copy-only spans, series labels.
 
 The decoder (`titler.beam_search` through `TitleConstraint`) and the metric
-(`wenmai eval titler`: number_faithful, series_share, novel_char_share) both use these
+(`wenmai eval titler`: number_faithful, names_faithful, series_share, novel_char_share) both use these
 definitions, so "faithful" means the same thing where titles are made and where they are judged.
 
 **Span characters** are ASCII digits, the Chinese numerals 〇零一二三四五六七八九十百千万亿两,
@@ -40,7 +40,8 @@ from typing import Iterable, Optional, Sequence
 from wenmai.models.vocab import normalize_char
 
 __all__ = ["title_key", "NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SERIES_LABELS", "runs",
-           "number_strings", "number_faithful", "is_series_label", "series_share",
+           "number_strings", "number_faithful", "has_names", "names_faithful", "is_series_label",
+           "series_share",
            "novel_char_share", "chinese_share", "untitled_reason", "TitleConstraint",
            "NEWS_OPENERS", "strip_opener", "titler_input"]
 
@@ -139,6 +140,25 @@ def number_faithful(title: str, source: str) -> bool:
     return all(s in allowed for s in number_strings(title))
 
 
+def has_names(title: str) -> bool:
+    """True when a title holds a 《 or 》 (a work's name, or what is left of one)."""
+    return BOOK_OPEN in title or BOOK_CLOSE in title
+
+
+def names_faithful(title: str, source: str) -> bool:
+    """True when every 《name》 of `title` is a 《name》 of `source`, character for character,
+    and no 《 or 》 of the title is left unpaired.
+
+    Example: names_faithful("公布《行政复议法实施例》", "公布修订后的《行政复议法实施条例》") is False
+    """
+    pattern = _BOOK.pattern
+    names = set(_BOOK.findall(_normalized(source)))
+    norm = _normalized(title)
+    found = re.findall(pattern, norm)
+    leftover = re.sub(pattern, "", norm)
+    return all(n in names for n in found) and not has_names(leftover)
+
+
 def title_key(title: str) -> str:
     """A title's key for the banned list: sha256 of its characters normalised as the titler's
     vocabulary normalises them (so a decoded prefix and a raw title give the same key).
@@ -150,6 +170,8 @@ def title_key(title: str) -> str:
 
 
 _LABEL_KEYS = frozenset(title_key(t) for t in SERIES_LABELS)
+BOOK_OPEN, BOOK_CLOSE = "《", "》"
+_BOOK = re.compile("《([^《》]+)》")
 _LABELS_NORM = tuple("".join(normalize_char(c) for c in t) for t in SERIES_LABELS)
 
 
@@ -217,8 +239,11 @@ class TitleConstraint:
     Rules: a run of span characters follows a run of the source and ends only where a source run
     ends; a unit right after a run is one that follows that run in the source; a title does not
     end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴; nor after a
-    character that ends no source word, 酒 of 酒泉) nor start inside one (国 of 我国); a title is
-    never a series label.
+    character that ends no source word, 酒 of 酒泉) nor start inside one (国 of 我国); a work's
+    name in 《》 is copied whole, character for character, and closed only where the source
+    closes it (no 《行政复议法实施例》 for 《…实施条例》, no stray 》); a title is never a series
+    label, though one the source names may tag it, as the broadcaster's own titles do
+    (央视快评:努力建设…).
     """
 
     END = ""
@@ -243,6 +268,13 @@ class TitleConstraint:
         self._forced = self._forced_continuations(norm, norm_words)
         self._no_start = self._inner_only(norm, norm_words)
         self._no_end = self._inner_only(norm, [w[::-1] for w in norm_words])  # 酒 of 酒泉
+        # 《name》 of the source: each prefix of a name -> what may follow it ("》" at its end)
+        self._books: dict[str, set[str]] = {}
+        for name in _BOOK.findall(norm):
+            for i in range(len(name)):
+                self._books.setdefault(name[:i], set()).add(name[i])
+            self._books.setdefault(name, set()).add(BOOK_CLOSE)
+        self._tags = {label for label in _LABELS_NORM if label in norm}  # labels it names
 
     @staticmethod
     def _forced_continuations(text: str, words: Sequence[str]) -> dict[str, str]:
@@ -298,8 +330,20 @@ class TitleConstraint:
                 break
         if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
+        opened = prefix.rfind(BOOK_OPEN)
+        if opened > prefix.rfind(BOOK_CLOSE):  # inside 《》: the name goes on as in the source
+            name = self._books.get(prefix[opened + 1:], set())
+            only = name if only is None else only & name
+        else:
+            ban.add(BOOK_CLOSE)  # nothing to close
+            if not self._books:
+                ban.add(BOOK_OPEN)  # no name to copy
         for label in _LABELS_NORM:  # a label is no part of a title either (国内联播快讯研究)
-            if prefix.endswith(label[:-1]):
+            if label in self._tags and prefix == label:  # but a tag the source names: 央视快评:
+                only = {":"} if only is None else only & {":"}
+            elif label in self._tags and prefix == label[:-1]:
+                continue
+            elif prefix.endswith(label[:-1]):
                 ban.add(label[-1])
         if not prefix:
             ban |= self._no_start
@@ -308,14 +352,17 @@ class TitleConstraint:
         return only, follow, ban
 
     def finish(self, title: str) -> str:
-        """The decoded (normalised) title as the reader sees it: an unfinished run cut off the
-        end (only the length limit can leave one), every run in its source's own spelling
+        """The decoded (normalised) title as the reader sees it: an unfinished run, or a 《name》
+        left open, cut off the end (only the length limit can leave one), every run in its source's own spelling
         (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone")."""
         tail = len(title)
         while tail > 0 and title[tail - 1] in SPAN_CHARS:
             tail -= 1
         if title[tail:] and title[tail:] not in self._runs:
             title = title[:tail]
+        opened = title.rfind(BOOK_OPEN)
+        if opened > 0 and opened > title.rfind(BOOK_CLOSE):  # a name the length limit cut
+            title = title[:opened].rstrip(",:、 ")
         out, last = [], 0
         for start, end in runs(title):
             at = self._norm_source.find(title[start:end])

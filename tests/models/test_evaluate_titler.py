@@ -14,7 +14,8 @@ ROWS = [
     {"text": "今天北京气温骤降，最高只有五度", "title": "北京降温"},
     {"text": "", "title": "空文本也要计分"},  # an empty text is scored, not dropped
 ]
-KEYS = {"rouge_1", "rouge_2", "rouge_l", "n", "number_faithful", "series_share", "novel_char_share"}
+KEYS = {"rouge_1", "rouge_2", "rouge_l", "n", "number_faithful", "names_faithful", "series_share",
+        "novel_char_share"}
 
 
 def test_rouge_hand_example():

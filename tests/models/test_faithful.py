@@ -4,9 +4,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wenmai.models.faithful import (TitleConstraint, chinese_share, title_key, titler_input, is_series_label,
-                                    novel_char_share, number_faithful, number_strings, runs,
-                                    series_share, strip_opener, untitled_reason)
+from wenmai.models.faithful import (TitleConstraint, chinese_share, has_names, is_series_label,
+                                    names_faithful, novel_char_share, number_faithful,
+                                    number_strings, runs, series_share, strip_opener, title_key,
+                                    titler_input, untitled_reason)
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -84,6 +85,35 @@ def test_constraint_rules():
     assert TitleConstraint.END in c.rule("阿里巴巴集")[2]  # nor an end: 集 ends no word here
     assert TitleConstraint.END not in c.rule("阿里巴巴集团")[2]
     assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
+
+
+def test_names_in_book_brackets_are_copied_whole():
+    c = TitleConstraint("国务院公布修订后的《行政复议法实施条例》，自公布之日起施行")
+    assert c.rule("公布《行政复议法实施")[0] == {"条"}  # no 实施例 for 实施条例
+    assert c.rule("公布《行政复议法实施条例")[0] == {"》"}  # closed where the source closes it
+    assert c.rule("《")[0] == {"行"}
+    assert "》" in c.rule("行政复议法实施条例")[2]  # nothing open: no stray 》
+    assert "《" not in c.rule("公布")[2] and c.rule("公布《行政复议法实施条例》")[0] is None
+    plain = TitleConstraint("今天北京降温")
+    assert {"《", "》"} <= plain.rule("北京")[2]  # no name in the source: no 《 either
+    assert c.finish("国务院公布《行政复议法") == "国务院公布"  # a name the length limit cut
+    assert c.finish("《行政复议法") == "《行政复议法"  # ... unless nothing else is left
+
+
+def test_names_faithful():
+    source = "国务院公布修订后的《行政复议法实施条例》和《求是》文章"
+    assert names_faithful("公布《行政复议法实施条例》", source)
+    assert not names_faithful("公布《行政复议法实施例》", source)  # a character skipped
+    assert not names_faithful("行政复议法实施条例》", source)  # unpaired
+    assert names_faithful("《求是》杂志", source) and not has_names("国务院公布")
+
+
+def test_a_label_the_source_names_may_tag_the_title():
+    c = TitleConstraint("本台播发央视快评《努力建设创新高地》。")
+    assert "评" not in c.rule("央视快")[2]  # not cut short: 央视快:努力建设…
+    assert c.rule("央视快评")[0] == {":"}  # a tag, then the title
+    other = TitleConstraint("今天北京降温，国内联播快讯")
+    assert "评" in other.rule("央视快")[2]  # a label the source does not name stays banned
 
 
 @settings(max_examples=25, deadline=None)
