@@ -38,6 +38,7 @@ def install_commit(repo: Path, commit: str, work: Path) -> str:
     subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), commit],
                    check=True, capture_output=True, text=True)
     try:
+        _list_cli_package(tree / "setup.py")
         # the wheel is built by this interpreter's setuptools (a fresh venv's may be too old to
         # build wheels); installing it needs no build step
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
@@ -60,6 +61,18 @@ def install_commit(repo: Path, commit: str, work: Path) -> str:
                     *map(str, wheels.glob("*.whl"))], check=True, capture_output=True, text=True,
                    cwd=work)
     return python
+
+
+def _list_cli_package(setup_py: Path) -> None:
+    """Commits before the packaging fix left `wenmai.cli` out of setup.py's packages, so their
+    wheel had no `wenmai` command: list it as the fix does (the rest of the commit unchanged)."""
+    text = setup_py.read_text(encoding="utf-8")
+    if (setup_py.parent / "wenmai" / "cli" / "__init__.py").is_file() and '"wenmai.cli"' not in text:
+        anchor = '"wenmai.benchmarks": "wenmai/benchmarks",'
+        if anchor not in text:
+            raise RuntimeError(f"{setup_py}: cannot add wenmai.cli to its packages")
+        setup_py.write_text(text.replace(anchor, anchor + ' "wenmai.cli": "wenmai/cli",'),
+                            encoding="utf-8")
 
 
 def imported_from(python: str, cwd: Path) -> Path:
