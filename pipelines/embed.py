@@ -31,6 +31,7 @@ from apache_beam.ml.inference.base import ModelHandler
 from wenmai.config import EmbedConfig, InferenceConfig
 from wenmai.pipelines.extract import slice_tokens, split_sentences
 from wenmai.pipelines.infer import DocInference, KeyedInference
+from wenmai.text import TokenOffsets
 from wenmai.types import Doc
 
 SAMPLE_CHARS = 4_000  # characters of a sampled document the TF-IDF is fitted on
@@ -52,7 +53,8 @@ def document_pieces(text: str, tokens: Sequence[str], max_chars: int):
     Example: document_pieces("你好。再见！", ("你好", "。", "再见", "！"), 128)
              == [(0, "你好。", ("你好", "。")), (3, "再见！", ("再见", "！"))]
     """
-    return [(offset, piece, slice_tokens(tokens, offset, offset + len(piece)))
+    offsets = TokenOffsets(tokens)
+    return [(offset, piece, slice_tokens(offsets, offset, offset + len(piece)))
             for offset, piece in split_sentences(text, max_chars)]
 
 

@@ -9,14 +9,14 @@ documents are still written) and is counted, with its reasons, in the manifest.
 from __future__ import annotations
 
 import re
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, Union
 
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
 from wenmai.pipelines.infer import FailureStats, KeyedInference
-from wenmai.text import covering_tokens
+from wenmai.text import TokenOffsets, covering_tokens
 from wenmai.types import Doc
 
 # A sentence ends after 。！？；… or a line break, with any closing quotes or brackets.
@@ -87,19 +87,23 @@ def _without(start: int, end: int, cut: Sequence[tuple[int, int]]) -> Iterator[t
         yield start, end
 
 
-def slice_tokens(tokens: Sequence[str], start: int, end: int) -> tuple[str, ...]:
-    """The jieba tokens covering text[start:end], a token cut where the span cuts it.
+def slice_tokens(tokens: Union[Sequence[str], TokenOffsets], start: int, end: int
+                 ) -> tuple[str, ...]:
+    """The jieba tokens covering text[start:end], a token cut where the span cuts it (pass a
+    `TokenOffsets` when slicing one document many times).
 
     Example: slice_tokens(("华为", "公司", "总部"), 1, 5) == ("为", "公司", "总")
     """
-    return tuple(token[max(start, lo) - lo:min(end, hi) - lo]
-                 for token, lo, hi in covering_tokens(tokens, start, end))
+    found = tokens.covering(start, end) if isinstance(tokens, TokenOffsets) \
+        else covering_tokens(tokens, start, end)
+    return tuple(token[max(start, lo) - lo:min(end, hi) - lo] for token, lo, hi in found)
 
 
 def sentence_examples(doc: Doc, max_chars: int):
     """Doc -> ((doc_id, offset), (sentence, words)) for each sentence, boilerplate cut out: what
     is left of a sentence around an opener, byline or URL is kept if it has a letter or digit."""
     cut = boilerplate_spans(doc.text)
+    tokens = TokenOffsets(doc.tokens)
     for offset, sentence in split_sentences(doc.text, max_chars):
         for start, end in _without(offset, offset + len(sentence), cut):
             piece = doc.text[start:end]
@@ -107,7 +111,7 @@ def sentence_examples(doc: Doc, max_chars: int):
             if not any(ch.isalnum() for ch in stripped):
                 continue
             start += len(piece) - len(piece.lstrip())
-            yield (doc.doc_id, start), (stripped, slice_tokens(doc.tokens, start,
+            yield (doc.doc_id, start), (stripped, slice_tokens(tokens, start,
                                                                start + len(stripped)))
 
 

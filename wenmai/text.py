@@ -12,6 +12,8 @@ Files are streamed record by record, so no file is ever held in memory whole.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import json
 import logging
 import re
@@ -58,6 +60,27 @@ def segment(jieba, text: str) -> tuple[str, ...]:
     Example: segment(jieba, "华为公司总部位于深圳") == ("华为公司", "总部", "位于", "深圳")
     """
     return tuple(jieba.lcut(text))
+
+
+class TokenOffsets:
+    """A document's tokens with where each ends, for many span lookups: `covering` finds the
+    first token by bisection, where `covering_tokens` walks from the document's start each time
+    (quadratic over a long document's sentences)."""
+
+    def __init__(self, tokens):
+        self.tokens = tuple(tokens)
+        self.ends = list(itertools.accumulate(len(t) for t in self.tokens))
+
+    def covering(self, start: int, end: int) -> list[tuple[str, int, int]]:
+        """What `covering_tokens(tokens, start, end)` yields."""
+        out = []
+        for i in range(bisect.bisect_right(self.ends, start), len(self.tokens)):
+            hi = self.ends[i]
+            lo = hi - len(self.tokens[i])
+            if lo >= end:
+                break
+            out.append((self.tokens[i], lo, hi))
+        return out
 
 
 def covering_tokens(tokens, start: int, end: int):

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from wenmai.pipelines.extract import (Extract, boilerplate_spans, sentence_examples,
                                       slice_tokens, split_sentences, triple_rows)
+from wenmai.text import TokenOffsets, covering_tokens
 from wenmai.types import Doc
 
 from .fakes import FakeExtractorHandler
@@ -44,6 +45,15 @@ def test_slice_tokens_cuts_tokens_at_span_edges():
     assert slice_tokens(tokens, 0, 6) == tokens
     assert slice_tokens(tokens, 1, 5) == ("为", "公司", "总")
     assert slice_tokens(tokens, 2, 4) == ("公司",)
+
+
+@settings(max_examples=200, deadline=None)
+@given(tokens=st.lists(st.text("甲乙丙丁", min_size=1, max_size=4), max_size=12),
+       a=st.integers(0, 50), b=st.integers(0, 50))
+def test_token_offsets_slice_as_the_scan_does(tokens, a, b):
+    start, end = min(a, b), max(a, b)
+    assert TokenOffsets(tokens).covering(start, end) == list(covering_tokens(tokens, start, end))
+    assert slice_tokens(TokenOffsets(tokens), start, end) == slice_tokens(tokens, start, end)
 
 
 def test_sentence_examples_are_keyed_by_doc_and_offset():
