@@ -66,3 +66,15 @@ def test_sections_are_saved_as_they_finish_and_reused(tmp_path, monkeypatch):
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["sections"]["knn"]["result"]["k"] == 10 and "## kNN graph" in out.with_suffix(
         ".md").read_text()
+
+
+def test_a_rerun_keeps_the_hand_written_part(tmp_path, monkeypatch):
+    monkeypatch.setitem(SECTIONS, "knn", ("wenmai.benchmarks.report", "_fake_knn", []))
+    monkeypatch.setattr(bench_report, "_fake_knn", lambda argv: SAMPLE["knn"], raising=False)
+    out = tmp_path / "bench"
+    notes = f"{bench_report.HAND_WRITTEN}\n\n## Why we chose HNSW\n\nmeasured by hand.\n"
+    out.with_suffix(".md").write_text("# Benchmarks\n\nold figures\n\n" + notes)
+    run_report(out, ["knn"], reuse=False, data=tmp_path)
+    text = out.with_suffix(".md").read_text()
+    assert "old figures" not in text and "## kNN graph" in text  # regenerated above ...
+    assert text.endswith(notes) and text.count(bench_report.HAND_WRITTEN) == 1  # ... kept below

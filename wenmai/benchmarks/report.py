@@ -20,6 +20,9 @@ from wenmai.benchmarks.data import add_data_dir_arg, data_dir
 from wenmai.cli.args import ArgumentParser
 
 SHOWN_DATA_DIR = "../shared/data"  # how commands in the report name the default data directory
+# OUT.md from this line on is written by hand (decisions, notes, one-off measurements): a rerun
+# regenerates what is above it and keeps the rest as it is
+HAND_WRITTEN = "<!-- Written by hand from here on: `wenmai bench report` keeps it as it is. -->"
 
 # name -> (module, function, argv): `wenmai bench <verb> --data-dir DIR <argv>` runs the same thing
 SECTIONS: dict[str, tuple[str, str, list[str]]] = {
@@ -161,7 +164,7 @@ def markdown(report: dict) -> str:
              f"Measured {report['finished_at']} on {m['cpus']} CPUs ({m['cpu']}, {m['torch_threads']} "
              f"torch threads){', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}; torch {m['torch']}. "
              "Rerun everything with `wenmai bench report`, or one section with the command under "
-             "its heading.", ""]
+             "its heading; the hand-written part at the end is kept.", ""]
     for name in SECTIONS:
         if name not in report["sections"]:
             continue
@@ -171,11 +174,19 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def hand_written(md: Path) -> str:
+    """The part of an existing OUT.md from the `HAND_WRITTEN` line on ("" when none)."""
+    text = md.read_text(encoding="utf-8") if md.is_file() else ""
+    at = text.find(HAND_WRITTEN)
+    return "" if at < 0 else text[at:]
+
+
 def run_report(out: Path, sections: list[str], reuse: bool, data: Path,
                shown_data_dir: str = SHOWN_DATA_DIR) -> dict:
     """Runs each section with `--data-dir data`; its command names the directory as
-    `shown_data_dir`."""
+    `shown_data_dir`. OUT.md keeps its hand-written part (`HAND_WRITTEN`)."""
     path = out.with_suffix(".json")
+    kept = hand_written(out.with_suffix(".md"))
     report = json.loads(path.read_text()) if reuse and path.is_file() else {"sections": {}}
     report["machine"] = machine()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +202,8 @@ def run_report(out: Path, sections: list[str], reuse: bool, data: Path,
                                     "seconds": time.perf_counter() - start}
         report["finished_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
-        out.with_suffix(".md").write_text(markdown(report), encoding="utf-8")
+        out.with_suffix(".md").write_text(markdown(report) + ("\n" + kept if kept else ""),
+                                          encoding="utf-8")
     return report
 
 
