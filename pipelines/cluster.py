@@ -10,12 +10,14 @@ docs/infomap.md compares them on the same graphs.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Optional
 
 import apache_beam as beam
 import numpy as np
@@ -94,12 +96,36 @@ def igraph_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], list
 
 
 ENGINES = {"infomap": infomap_modules, "igraph": igraph_modules}
+SHORT_DOC_CHARS = 32  # a run whose median document is this short is one of short documents
+SHORT_MARKOV_TIME = 2.0  # ... and InfoMap reads its kNN graph at this Markov time (ClusterConfig)
 
 
-def cluster_graph(graph: Graph, config: ClusterConfig):
-    """Yields one Assignment per node, then a stats dict tagged `stats`."""
+def markov_time_for(config: ClusterConfig, median_chars: Optional[float]) -> float:
+    """The Markov time a run clusters at: `config.markov_time` when set; else 2 for a run of
+    short documents (median at most `SHORT_DOC_CHARS` characters), whose noisier vectors InfoMap
+    otherwise cuts into many small communities, and 1 for longer ones (or when the median is not
+    known, or on the igraph engine, which has no Markov time).
+
+    Example: markov_time_for(ClusterConfig(), 19) == 2.0; markov_time_for(ClusterConfig(), 188) == 1.0
+    """
+    if config.markov_time is not None:
+        return config.markov_time
+    short = median_chars is not None and median_chars <= SHORT_DOC_CHARS
+    return SHORT_MARKOV_TIME if short and config.engine == "infomap" else 1.0
+
+
+def median_chars(lengths) -> Optional[float]:
+    """The median of a run's document lengths, from Beam's approximate quantiles [min, median,
+    max] (exact on small runs); None for a run without documents."""
+    return float(lengths[len(lengths) // 2]) if lengths else None
+
+
+def cluster_graph(graph: Graph, config: ClusterConfig, median_chars: Optional[float] = None):
+    """Yields one Assignment per node, then a stats dict tagged `stats`. `median_chars`: the run's
+    median document length, which picks the Markov time when the config leaves it open."""
     if config.engine not in ENGINES:
         raise ValueError(f"unknown cluster engine {config.engine!r}; expected one of {sorted(ENGINES)}")
+    config = dataclasses.replace(config, markov_time=markov_time_for(config, median_chars))
     start = time.perf_counter()
     if graph.ids:
         module, flow, codelength = ENGINES[config.engine](graph, config)
@@ -121,20 +147,29 @@ def cluster_graph(graph: Graph, config: ClusterConfig):
     yield beam.pvalue.TaggedOutput("stats", {
         "engine": config.engine, "codelength": codelength, "clusters": len(ranked),
         "singletons": sum(len(nodes) == 1 for nodes in ranked), "trials": config.trials,
-        "seed": config.seed, "seconds": round(time.perf_counter() - start, 3),
+        "seed": config.seed, "markov_time": config.markov_time, "median_chars": median_chars,
+        "seconds": round(time.perf_counter() - start, 3),
     })
 
 
 class ClusterInfomap(beam.PTransform):
-    """Graph -> `assignments` (Assignment) and `stats` (one dict) outputs."""
+    """Graph -> `assignments` (Assignment) and `stats` (one dict) outputs. `docs`: the run's
+    documents, whose median length picks the Markov time (`markov_time_for`); without them, 1."""
 
-    def __init__(self, config: ClusterConfig):
+    def __init__(self, config: ClusterConfig, docs=None):
         super().__init__()
         self._config = config
+        self._docs = docs
 
     def expand(self, graph):
-        return graph | "Infomap" >> beam.FlatMap(cluster_graph, self._config).with_outputs(
-            "stats", main="assignments")
+        median = []
+        if self._docs is not None and self._config.markov_time is None:
+            quantiles = (self._docs
+                         | "DocChars" >> beam.Map(lambda doc: len(doc.text))
+                         | "MedianChars" >> beam.ApproximateQuantiles.Globally(3))
+            median = [beam.pvalue.AsSingleton(quantiles | "Median" >> beam.Map(median_chars))]
+        return graph | "Infomap" >> beam.FlatMap(cluster_graph, self._config,
+                                                 *median).with_outputs("stats", main="assignments")
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
     previous = p | "ReadPreviousRun" >> ReadPreviousRun(topics.previous, config.embed.lexical_dims)
     carried = ({"graph": graph, "docs": docs, "previous_documents": previous["documents"]}
                | "CarryTopics" >> CarryTopics(topics.config.carry_boost, topics.config.carry_damp))
-    clusters = carried | "ClusterInfomap" >> ClusterInfomap(config.cluster)
+    clusters = carried | "ClusterInfomap" >> ClusterInfomap(config.cluster, docs)
     progress(embedded["embeddings"], "embedded")
     progress(clusters.assignments, "clustered")
     stats = [read.stats, graph | "GraphStats" >> beam.Map(lambda g: ("graph", g.stats)),

@@ -171,9 +171,14 @@ class GraphConfig:
 class ClusterConfig:
     engine: Engine = "infomap"  # same result contract; docs/infomap.md compares them
     trials: int = 5  # InfoMap restarts; the best codelength is kept
-    # InfoMap's Markov time: above 1 fewer, larger clusters. At 1.5 the tune-role abstracts got
-    # 28 clusters for 67 disciplines, NMI 0.493 vs k-means' 0.519 (wenmai eval cluster); kept at 1
-    markov_time: float = 1.0
+    # InfoMap's Markov time: above 1 fewer, larger clusters. None: by the run's median document
+    # length (`pipelines.cluster.markov_time_for`): 2 where it is at most 32 characters (headlines,
+    # questions), else 1. Chosen with `wenmai eval cluster --markov-time`: on 10,000 toutiao
+    # headlines (train role) 1 / 1.5 / 2 / 3 gave AMI 0.322 / 0.337 / 0.355 / 0.260 (k-means told
+    # the true k 0.357) and 291 / 103 / 61 / 34 clusters for 15 labels; on the tune-role abstracts
+    # 1.5 gave 28 clusters for 67 disciplines, NMI 0.493 vs k-means' 0.519, and 2 NMI 0.425 vs 1's
+    # 0.560. The igraph engine has no Markov time: 1 there
+    markov_time: Optional[float] = None
     seed: int = 42  # InfoMap random seed: the same seed gives the same clusters
 
 

@@ -79,16 +79,17 @@ def embed(texts: list[str], models_dir: Path, config: InferenceConfig,
     return mix(vectors, z, embed_config.lexical_weight).astype(np.float32)
 
 
-def cluster(vectors: np.ndarray, graph_config: GraphConfig,
-            cluster_config: ClusterConfig) -> np.ndarray:
-    """Cluster id per row, from the pipeline's kNN graph and InfoMap functions."""
+def cluster(vectors: np.ndarray, graph_config: GraphConfig, cluster_config: ClusterConfig,
+            median_chars: Optional[float] = None) -> np.ndarray:
+    """Cluster id per row, from the pipeline's kNN graph and InfoMap functions (`median_chars`:
+    the documents' median length, which picks the Markov time as the pipeline does)."""
     from wenmai.pipelines.cluster import Assignment, cluster_graph
     from wenmai.pipelines.graph import build_graph
 
     ids = [f"{i:09d}" for i in range(len(vectors))]  # zero-padded: sorted order == row order
     graph = build_graph(list(zip(ids, vectors)), graph_config)
     out = np.zeros(len(vectors), dtype=np.int64)
-    for item in cluster_graph(graph, cluster_config):
+    for item in cluster_graph(graph, cluster_config, median_chars):
         if isinstance(item, Assignment):
             out[int(item.doc_id)] = item.cluster_id
     return out
@@ -111,16 +112,20 @@ def evaluate_cluster(labelled, models_dir=None, graph_config: GraphConfig = Grap
                      embed_config: EmbedConfig = EmbedConfig()) -> dict:
     from sklearn.cluster import KMeans
 
+    from wenmai.pipelines.cluster import markov_time_for
+
     labels, texts = read_labelled(labelled)
     if not texts:
         raise ValueError(f"{labelled}: no rows")
     vectors = embed(texts, Path(models_dir or DEFAULT_MODELS_DIR), inference_config, embed_config)
-    predicted = cluster(vectors, graph_config, cluster_config)
+    median = float(np.median([len(t) for t in texts]))
+    predicted = cluster(vectors, graph_config, cluster_config, median)
     k = len(set(labels))
     kmeans = KMeans(n_clusters=min(k, len(texts)), n_init=10, random_state=cluster_config.seed)
     baseline = {"name": "kmeans_true_k", "k": k, **scores(labels, kmeans.fit_predict(vectors))}
     return {**scores(labels, predicted), "n_clusters": int(len(set(predicted.tolist()))),
-            "n": len(texts), "baseline": baseline}
+            "n": len(texts), "markov_time": markov_time_for(cluster_config, median),
+            "baseline": baseline}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:

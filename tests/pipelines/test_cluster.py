@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from wenmai.config import ClusterConfig
-from wenmai.pipelines.cluster import Assignment, cluster_graph
+from wenmai.pipelines.cluster import Assignment, ClusterInfomap, cluster_graph, markov_time_for
+from wenmai.types import Doc
 from wenmai.pipelines.graph import Graph
 
 
@@ -54,3 +55,42 @@ def test_empty_graph_and_unknown_engine():
     assert assignments == [] and stats["clusters"] == 0
     with pytest.raises(ValueError, match="unknown cluster engine"):
         list(cluster_graph(empty, ClusterConfig(engine="louvain")))
+
+
+def ring_of_triangles(n: int = 8) -> Graph:
+    """n triangles, each tied to the next by one edge: eight communities at Markov time 1."""
+    edges, weights = [], []
+    for c in range(n):
+        a, b, d = 3 * c, 3 * c + 1, 3 * c + 2
+        edges += [(a, b), (a, d), (b, d), (d, (3 * c + 3) % (3 * n))]
+        weights += [0.9, 0.9, 0.9, 0.5]
+    src, dst = zip(*edges)
+    return Graph([f"d{i:02d}" for i in range(3 * n)], np.array(src), np.array(dst),
+                 np.array(weights, dtype=np.float32))
+
+
+def test_markov_time_follows_document_length_unless_set():
+    auto = ClusterConfig()
+    assert markov_time_for(auto, 19) == 2.0 and markov_time_for(auto, 32) == 2.0
+    assert markov_time_for(auto, 188) == 1.0 and markov_time_for(auto, None) == 1.0
+    assert markov_time_for(ClusterConfig(markov_time=1.5), 19) == 1.5
+    assert markov_time_for(ClusterConfig(engine="igraph"), 19) == 1.0  # igraph has none
+    out = {}
+    for median in (20, 200):
+        found = list(cluster_graph(ring_of_triangles(), ClusterConfig(trials=3), median))
+        out[median] = [o.value for o in found if not isinstance(o, Assignment)][0]
+    assert out[200]["markov_time"] == 1.0 and out[200]["clusters"] == 8
+    assert out[20]["markov_time"] == 2.0 and out[20]["clusters"] < 8  # short texts: coarser
+
+
+@pytest.mark.parametrize("text, expected", [("北京降温", 2.0), ("北京今天最高气温只有五度" * 4, 1.0)])
+def test_cluster_step_reads_the_runs_median_length(text, expected):
+    import apache_beam as beam
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    docs = [Doc(f"d{i}", "s", i, text) for i in range(5)]
+    with TestPipeline() as p:
+        graph = p | "Graph" >> beam.Create([ring_of_triangles()])
+        out = graph | ClusterInfomap(ClusterConfig(trials=2), p | "Docs" >> beam.Create(docs))
+        assert_that(out.stats | beam.Map(lambda s: s["markov_time"]), equal_to([expected]))

@@ -53,12 +53,14 @@ def scores(labels, predicted) -> dict:
             "ari": float(metrics.adjusted_rand_score(labels, predicted))}
 
 
-def run_clusterer(name: str, vectors: np.ndarray, k: int, config: ClusterersConfig) -> np.ndarray:
-    """Cluster id per row (-1: an HDBSCAN outlier)."""
+def run_clusterer(name: str, vectors: np.ndarray, k: int, config: ClusterersConfig,
+                  median_chars: Optional[float] = None) -> np.ndarray:
+    """Cluster id per row (-1: an HDBSCAN outlier); InfoMap at the Markov time the pipeline
+    would take for documents of `median_chars` median length."""
     if name == "infomap":
         from wenmai.eval_cluster import cluster
 
-        return cluster(vectors, GraphConfig(), ClusterConfig())
+        return cluster(vectors, GraphConfig(), ClusterConfig(), median_chars)
     if name == "kmeans_true_k":
         from sklearn.cluster import KMeans
 
@@ -115,7 +117,8 @@ def bench_file(path: Path, models_dir: Path, config: ClusterersConfig) -> dict:
            "embed_seconds": time.perf_counter() - start, "rows": {}}
     for name in CLUSTERERS:
         start = time.perf_counter()
-        predicted = np.asarray(run_clusterer(name, vectors, len(set(labels)), config))
+        predicted = np.asarray(run_clusterer(name, vectors, len(set(labels)), config,
+                                             float(np.median([len(t) for t in texts]))))
         seconds = time.perf_counter() - start
         clusters = set(predicted.tolist()) - {-1}
         out["rows"][name] = {**scores(labels, predicted), "clusters": len(clusters),
@@ -128,13 +131,18 @@ def bench_file(path: Path, models_dir: Path, config: ClusterersConfig) -> dict:
     return out
 
 
+def _markov(value) -> str:
+    return ("by median document length: 2 up to 32 characters, else 1" if value is None
+            else str(value))
+
+
 def render(report: dict) -> str:
     lines = ["# Clusterers on our document vectors", "",
              "Written by `" + report["command"] + "`. Vectors: the pipeline's document vectors "
              "(length-weighted mean of sentence-piece encoder vectors + char TF-IDF/SVD, "
              "`wenmai.pipelines.embed`), the same for every clusterer. InfoMap: the pipeline's kNN "
              f"graph (k {report['graph']['k']}, floor {report['graph']['min_similarity']}) and "
-             f"InfoMap (markov time {report['cluster']['markov_time']}, "
+             f"InfoMap (markov time {_markov(report['cluster'].get('markov_time'))}, "
              f"{report['cluster']['trials']} trials). k-means is told the true number of labels. "
              "HDBSCAN: scikit-learn's, min_cluster_size 10, on the vectors; UMAP+HDBSCAN: "
              "BERTopic's default clusterer (UMAP 5 dims, cosine, 15 neighbours, min_dist 0). "
