@@ -173,11 +173,13 @@ class ClusterConfig:
     trials: int = 5  # InfoMap restarts; the best codelength is kept
     # InfoMap's Markov time: above 1 fewer, larger clusters. None: by the run's median document
     # length (`pipelines.cluster.markov_time_for`): 2 where it is at most 32 characters (headlines,
-    # questions), else 1. Chosen with `wenmai eval cluster --markov-time`: on 10,000 toutiao
+    # questions), else 0.9. Chosen with `wenmai eval cluster --markov-time`: on 10,000 toutiao
     # headlines (train role) 1 / 1.5 / 2 / 3 gave AMI 0.322 / 0.337 / 0.355 / 0.260 (k-means told
-    # the true k 0.357) and 291 / 103 / 61 / 34 clusters for 15 labels; on the tune-role abstracts
-    # 1.5 gave 28 clusters for 67 disciplines, NMI 0.493 vs k-means' 0.519, and 2 NMI 0.425 vs 1's
-    # 0.560. The igraph engine has no Markov time: 1 there
+    # the true k 0.357) and 291 / 103 / 61 / 34 clusters for 15 labels. On the tune-role files,
+    # NMI / AMI at 0.8 / 0.9 / 1: iflytek 0.634/0.398, 0.619/0.411, 0.599/0.407 (k-means
+    # 0.627/0.346: at 1 NMI is 0.028 below it); csldcp 0.586/0.386, 0.581/0.409, 0.563/0.416
+    # (k-means 0.526/0.374); 1.5 gave csldcp 28 clusters for 67 disciplines, 2 NMI 0.425. 0.9 keeps
+    # both NMI and AMI at or near k-means on both. The igraph engine has no Markov time: 1 there
     markov_time: Optional[float] = None
     seed: int = 42  # InfoMap random seed: the same seed gives the same clusters
 

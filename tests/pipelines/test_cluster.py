@@ -72,18 +72,18 @@ def ring_of_triangles(n: int = 8) -> Graph:
 def test_markov_time_follows_document_length_unless_set():
     auto = ClusterConfig()
     assert markov_time_for(auto, 19) == 2.0 and markov_time_for(auto, 32) == 2.0
-    assert markov_time_for(auto, 188) == 1.0 and markov_time_for(auto, None) == 1.0
+    assert markov_time_for(auto, 188) == 0.9 and markov_time_for(auto, None) == 1.0
     assert markov_time_for(ClusterConfig(markov_time=1.5), 19) == 1.5
     assert markov_time_for(ClusterConfig(engine="igraph"), 19) == 1.0  # igraph has none
     out = {}
     for median in (20, 200):
         found = list(cluster_graph(ring_of_triangles(), ClusterConfig(trials=3), median))
         out[median] = [o.value for o in found if not isinstance(o, Assignment)][0]
-    assert out[200]["markov_time"] == 1.0 and out[200]["clusters"] == 8
+    assert out[200]["markov_time"] == 0.9 and out[200]["clusters"] == 8
     assert out[20]["markov_time"] == 2.0 and out[20]["clusters"] < 8  # short texts: coarser
 
 
-@pytest.mark.parametrize("text, expected", [("北京降温", 2.0), ("北京今天最高气温只有五度" * 4, 1.0)])
+@pytest.mark.parametrize("text, expected", [("北京降温", 2.0), ("北京今天最高气温只有五度" * 4, 0.9)])
 def test_cluster_step_reads_the_runs_median_length(text, expected):
     import apache_beam as beam
     from apache_beam.testing.test_pipeline import TestPipeline

@@ -132,7 +132,7 @@ def bench_file(path: Path, models_dir: Path, config: ClusterersConfig) -> dict:
 
 
 def _markov(value) -> str:
-    return ("by median document length: 2 up to 32 characters, else 1" if value is None
+    return ("by median document length: 2 up to 32 characters, else 0.9" if value is None
             else str(value))
 
 
