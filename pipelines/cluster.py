@@ -117,10 +117,10 @@ def markov_time_for(config: ClusterConfig, median_chars: Optional[float]) -> flo
     return SHORT_MARKOV_TIME if median_chars <= SHORT_DOC_CHARS else LONG_MARKOV_TIME
 
 
-def median_chars(lengths) -> Optional[float]:
+def median_of_quantiles(quantiles) -> Optional[float]:
     """The median of a run's document lengths, from Beam's approximate quantiles [min, median,
     max] (exact on small runs); None for a run without documents."""
-    return float(lengths[len(lengths) // 2]) if lengths else None
+    return float(quantiles[len(quantiles) // 2]) if quantiles else None
 
 
 def cluster_graph(graph: Graph, config: ClusterConfig, median_chars: Optional[float] = None):
@@ -170,7 +170,7 @@ class ClusterInfomap(beam.PTransform):
             quantiles = (self._docs
                          | "DocChars" >> beam.Map(lambda doc: len(doc.text))
                          | "MedianChars" >> beam.ApproximateQuantiles.Globally(3))
-            median = [beam.pvalue.AsSingleton(quantiles | "Median" >> beam.Map(median_chars))]
+            median = [beam.pvalue.AsSingleton(quantiles | "Median" >> beam.Map(median_of_quantiles))]
         return graph | "Infomap" >> beam.FlatMap(cluster_graph, self._config,
                                                  *median).with_outputs("stats", main="assignments")
 
