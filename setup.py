@@ -44,7 +44,7 @@ setup(
     ],
     extras_require={
         "gcp": ["apache-beam[gcp]==2.77.0"],
-        "test": ["pytest>=7", "hypothesis>=6", "duckdb>=1.0"],
+        "test": ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6", "duckdb>=1.0"],
         # `wenmai bench bert` only: a randomly initialised BERT-base to race the encoder against;
         # `wenmai bench clusterers` only: umap-learn for BERTopic's default clusterer
         "bench": ["transformers>=4.40", "umap-learn>=0.5"],

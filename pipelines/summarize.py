@@ -24,6 +24,7 @@ from wenmai.types import RAW_LIMIT, DeadLetter, Doc
 
 DEAD_LETTER = "dead_letter"
 TITLE_CHARS = 40
+TIE = 1e-5  # members whose closeness to their cluster's mean differs by less tie (ids decide)
 
 
 def document_row(doc: Doc, embedding, cluster_id: int, title=None) -> dict:
@@ -237,9 +238,10 @@ def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
     highest-flow node is a hub, often a bridge to other topics)."""
     vectors = np.stack([m[2] for m in members]).astype(np.float32)  # (n, D), unit rows
     closeness = vectors @ vectors.mean(axis=0)  # (n,) cosine to the mean, up to its norm
-    best = min(range(len(members)), key=lambda i: (-round(float(closeness[i]), 6),
-                                                   members[i][1].duplicate_of is not None,
-                                                   members[i][1].doc_id))
+    # Members within TIE of the closest tie (ids decide): embeddings move ~1e-7 when the runner
+    # batches differently, and a rounded key still flipped at a rounding boundary between runs.
+    near = [i for i in range(len(members)) if closeness[i] >= closeness.max() - TIE]
+    best = min(near, key=lambda i: (members[i][1].duplicate_of is not None, members[i][1].doc_id))
     return members[best][1]
 
 

@@ -72,6 +72,19 @@ def test_representative_is_nearest_the_mean_then_original():
     assert representative([(0.9, c, e2), (0.1, b, e1), (0.1, a, e1)]) is a
 
 
+def test_representative_ignores_float_noise_between_runs():
+    # The same texts batched differently: vectors up to ~1e-5 apart. Whichever is a hair closer to
+    # the mean, the smaller id is chosen in every run (a key rounded to 6 decimals flipped on
+    # some of these).
+    a, b = Doc("a", "s", 0, "x"), Doc("b", "s", 1, "x")
+    c = Doc("c", "s", 2, "y")
+    unit = lambda v: (np.asarray(v, np.float32) / np.linalg.norm(v)).astype(np.float32)
+    for eps in np.concatenate([np.linspace(1e-7, 1.5e-5, 60), -np.linspace(1e-7, 1.5e-5, 60)]):
+        members = [(0.1, b, unit([1.0, eps])), (0.1, a, unit([1.0, -eps])),
+                   (0.1, c, unit([0.6, 0.8]))]
+        assert representative(members) is a
+
+
 def test_join_document_without_embedding_is_a_dead_letter():
     doc = Doc("a", "s", 3, "文本")
     out = list(join_document("a", {"doc": [doc], "emb": [], "err": ["inference_error: X"],
