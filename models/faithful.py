@@ -229,6 +229,9 @@ def untitled_reason(text: str, min_chinese: float = 0.5) -> Optional[str]:
 # the decoder's side: which characters may follow a title prefix
 
 
+MAX_COPY_TAIL = 16  # characters of a title's end searched for in its source
+
+
 class TitleConstraint:
     """Per source: which next characters keep a title faithful to it.
 
@@ -237,9 +240,11 @@ class TitleConstraint:
     - `allow`: span characters that may follow (every other span character is banned);
     - `ban`: further characters that may not follow ("" stands for the end of the title).
     Rules: a run of span characters follows a run of the source and ends only where a source run
-    ends; a unit right after a run is one that follows that run in the source; a title does not
-    end inside a multi-character source word that it is copying (阿里巴 -> 阿里巴巴; nor after a
-    character that ends no source word, 酒 of 酒泉) nor start inside one (国 of 我国); a work's
+    ends; a unit right after a run is one that follows that run in the source; a title that is
+    copying a source word goes on to the word's end before it ends or turns elsewhere (阿里巴 ->
+    阿里巴巴, 搭 -> 搭乘, 酒 -> 酒泉: the copy is the title's longest tail found in the source,
+    and binds when every place it comes from ends inside a word) and neither starts nor turns
+    into the middle of one (国 of 我国, 示 of 指示); a work's
     name in 《》 is copied whole, character for character, and closed only where the source
     closes it (no 《行政复议法实施例》 for 《…实施条例》, no stray 》); a title is never a series
     label, though one the source names may tag it, as the broadcaster's own titles do
@@ -265,9 +270,9 @@ class TitleConstraint:
                 self._units.setdefault(run, set()).add(norm[e])
         self._banned = set(banned_keys) | _LABEL_KEYS
         norm_words = ["".join(normalize(c) for c in w) for w in words]
-        self._forced = self._forced_continuations(norm, norm_words)
         self._no_start = self._inner_only(norm, norm_words)
-        self._no_end = self._inner_only(norm, [w[::-1] for w in norm_words])  # 酒 of 酒泉
+        self._word_ends = self._boundaries(norm, norm_words)  # None: no word knowledge
+        self._copies: dict[str, tuple[set[str], bool]] = {}  # prefix tail -> `_copy` result
         # 《name》 of the source: each prefix of a name -> what may follow it ("》" at its end)
         self._books: dict[str, set[str]] = {}
         for name in _BOOK.findall(norm):
@@ -277,26 +282,14 @@ class TitleConstraint:
         self._tags = {label for label in _LABELS_NORM if label in norm}  # labels it names
 
     @staticmethod
-    def _forced_continuations(text: str, words: Sequence[str]) -> dict[str, str]:
-        """Prefix (2+ characters) of a source word (3+ characters) -> the one character that
-        follows it everywhere in the source, where no occurrence ends at a word boundary."""
-        boundaries, at = {0}, 0
+    def _boundaries(text: str, words: Sequence[str]) -> Optional[frozenset[int]]:
+        """Offsets where a source word ends (0 included), or None when the words do not tile the
+        text."""
+        ends, at = {0}, 0
         for w in words:
             at += len(w)
-            boundaries.add(at)
-        if at != len(text):  # words do not tile the text: no word knowledge
-            return {}
-        forced: dict[str, str] = {}
-        for w in set(words):
-            if len(w) < 3 or any(c in SPAN_CHARS for c in w):
-                continue
-            for j in range(2, len(w)):
-                key = w[:j]
-                ends = [m.start() + j for m in re.finditer(re.escape(key), text)]
-                nexts = {text[e] if e < len(text) else None for e in ends}
-                if len(nexts) == 1 and None not in nexts and not boundaries & set(ends):
-                    forced[key] = nexts.pop()
-        return forced
+            ends.add(at)
+        return frozenset(ends) if at == len(text) else None
 
     @staticmethod
     def _inner_only(text: str, words: Sequence[str]) -> set[str]:
@@ -323,11 +316,11 @@ class TitleConstraint:
             only = set(follow)  # inside a run: it must go on along a source run
         elif run:
             ban |= UNITS - self._units.get(run, set())
-        for k in range(min(len(prefix), 12), 1, -1):
-            forced = self._forced.get(prefix[-k:])
-            if forced is not None:
-                only = {forced} if only is None else only & {forced}
-                break
+        goes_on, binding = self._copy(prefix) if not run else (set(), False)
+        if binding:  # mid-word in the source: go on along it (搭 -> 搭乘), no end
+            only = goes_on if only is None else (only & goes_on) or only
+        elif not run:  # free to turn elsewhere, not into a word's middle (国 of 我国, 示 of 指示)
+            ban |= self._no_start - goes_on
         if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
         opened = prefix.rfind(BOOK_OPEN)
@@ -345,16 +338,42 @@ class TitleConstraint:
                 continue
             elif prefix.endswith(label[:-1]):
                 ban.add(label[-1])
-        if not prefix:
-            ban |= self._no_start
-        elif prefix[-1] in self._no_end:
-            ban.add(self.END)
+            elif label not in self._tags:  # nor its opening, cut off (国内联播快,)
+                for k in range(3, len(label) - 1):
+                    if prefix.endswith(label[:k]) and label[:k + 1] not in self._norm_source:
+                        ban.add(label[k])
         return only, follow, ban
 
+    def _copy(self, prefix: str) -> tuple[set[str], bool]:
+        """(the characters that continue the source text the title is copying, whether they bind).
+
+        The copy is the prefix's longest tail found in the source. It binds when every place it
+        comes from ends inside a word: "乘组搭" of "航天员乘组搭乘神舟" ends inside 搭乘, so only 乘
+        may follow (not 圆满成功, not the end); "加速成" of "加速成型" goes on to 型. Nothing is
+        copied, or the words are unknown: ((), False)."""
+        if self._word_ends is None:
+            return set(), False
+        tail = prefix[-MAX_COPY_TAIL:]
+        if tail not in self._copies:
+            found: tuple[set[str], bool] = (set(), False)
+            for k in range(len(tail), 0, -1):
+                piece, ends, at = tail[-k:], [], self._norm_source.find(tail[-k:])
+                while at >= 0:
+                    ends.append(at + k)
+                    at = self._norm_source.find(piece, at + 1)
+                if ends:
+                    found = ({self._norm_source[e] for e in ends if e < len(self._norm_source)},
+                             not self._word_ends.intersection(ends))
+                    break
+            self._copies[tail] = found
+        return self._copies[tail]
+
     def finish(self, title: str) -> str:
-        """The decoded (normalised) title as the reader sees it: an unfinished run, or a 《name》
-        left open, cut off the end (only the length limit can leave one), every run in its source's own spelling
+        """The decoded (normalised) title as the reader sees it: an unfinished run, a word left
+        midway, or a 《name》 left open, cut off the end (only the length limit can leave one), every run in its source's own spelling
         (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone")."""
+        while title and title[-1] not in SPAN_CHARS and self._copy(title)[1]:
+            title = title[:-1]  # a word the length limit cut (…加力优 of 加力优化)
         tail = len(title)
         while tail > 0 and title[tail - 1] in SPAN_CHARS:
             tail -= 1

@@ -82,9 +82,32 @@ def test_constraint_rules():
     assert TitleConstraint.END not in stored.rule("每日快")[2]
     assert c.rule("营收")[1] == {"1", "i"}  # a run may only start as a source run starts
     assert "巴" in c.rule("")[2] and "阿" not in c.rule("")[2]  # no start inside a word
-    assert TitleConstraint.END in c.rule("阿里巴巴集")[2]  # nor an end: 集 ends no word here
+    assert c.rule("阿里巴巴集")[0] == {"团"}  # nor an end: 集 ends no word here
     assert TitleConstraint.END not in c.rule("阿里巴巴集团")[2]
     assert c.finish("iphone销量") == "iPhone销量" and c.finish("营收12") == "营收"
+
+
+def test_a_copied_word_is_not_left_midway():
+    words = ["航天员", "乘组", "搭乘", "神舟", "飞船", "成功", "着陆", "，", "体系", "加速", "成型",
+             "，", "任务", "圆满", "成功"]
+    c = TitleConstraint("".join(words), words=words)
+    assert c.rule("航天员乘组搭")[0] == {"乘"}  # not 搭圆满成功, not an end after 搭
+    assert c.rule("体系加速成")[0] == {"型"}  # 成 ends 成功 elsewhere, but this copy is 成型's
+    only, _, ban = c.rule("航天员乘组搭乘")  # at a word's end: free to end or turn
+    assert only is None and TitleConstraint.END not in ban
+    assert c.rule("神舟飞船圆满")[0] is None  # a jump between whole words is allowed
+    assert c.rule("美方称")[0] is None  # characters the source lacks bind nothing
+    assert TitleConstraint("航天员乘组搭乘").rule("乘组搭")[0] is None  # no words: no rule
+    assert c.finish("体系加速成") == "体系加速" and c.finish("航天员乘组搭乘") == "航天员乘组搭乘"
+    d = TitleConstraint("习近平作出重要指示", words=["习近平", "作出", "重要", "指示"])
+    assert "示" in d.rule("习近平重要")[2]  # no turn into a word's middle (重要示)
+    assert "示" not in d.rule("习近平重要指")[2]  # ... though a copy goes on through it
+
+
+def test_a_label_is_not_begun_either():
+    c = TitleConstraint("一季度农业保险为农户提供风险保障")
+    assert "播" in c.rule("国内联")[2] and "快" in c.rule("国内联播")[2]  # no 国内联播快,
+    assert "播" not in TitleConstraint("国内联播快讯：今天").rule("国内联")[2]
 
 
 def test_names_in_book_brackets_are_copied_whole():

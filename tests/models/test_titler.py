@@ -107,13 +107,14 @@ def test_batched_equals_one_at_a_time(model, vocab, beam_size):
 
 @pytest.mark.parametrize("beam_size", [1, 3])
 def test_sources_that_end_early_leave_the_batch(vocab, beam_size, monkeypatch):
-    """Titles of several lengths (</s> made likelier): sources whose beams have all ended leave
-    the batch, and the others come out as they would alone."""
+    """Titles of several lengths (</s> made much likelier: a title copying a word must reach the
+    word's end before it may end): sources whose beams have all ended leave the batch, and the
+    others come out as they would alone."""
     from wenmai.models import titler
 
     model = _model(vocab)
     with torch.no_grad():
-        model.out_bias[EOS_ID] += 8.0
+        model.out_bias[EOS_ID] += 16.0
     taken = []
     take = titler.Memory.take
     monkeypatch.setattr(titler.Memory, "take",
