@@ -339,7 +339,7 @@ class TitleConstraint:
             elif prefix.endswith(label[:-1]):
                 ban.add(label[-1])
             elif label not in self._tags:  # nor its opening, cut off (国内联播快,)
-                for k in range(3, len(label) - 1):
+                for k in range(2, len(label) - 1):
                     if prefix.endswith(label[:k]) and label[:k + 1] not in self._norm_source:
                         ban.add(label[k])
         return only, follow, ban
