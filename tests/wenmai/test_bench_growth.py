@@ -124,4 +124,5 @@ def test_a_run_past_the_memory_cap_is_stopped(tmp_path, monkeypatch):
         run_traced(tmp_path / "c.txt", tmp_path / "out", tmp_path, [], interval=0.1,
                    max_rss_mib=200)
     assert time.time() - start < 30
-    assert max(hit.value.phases.values()) > 200
+    # The sampler stops at the first reading above the cap; phase peaks are rounded to whole MiB.
+    assert max(hit.value.phases.values()) >= 200
