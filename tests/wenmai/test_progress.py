@@ -40,7 +40,7 @@ def test_progress_prints_lines_and_logs_stage_start_and_end(tmp_path, caplog):
         path.write_text(json.dumps({"step": "read", "count": 4, "open": True}))
         import time
 
-        deadline = time.time() + 5
+        deadline = time.time() + 30
         while "read 4" not in stream.getvalue() and time.time() < deadline:
             time.sleep(0.01)
         path.write_text(json.dumps({"step": "read", "count": 9, "open": False}))
