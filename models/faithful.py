@@ -245,8 +245,9 @@ class TitleConstraint:
     阿里巴巴, 搭 -> 搭乘, 酒 -> 酒泉: the copy is the title's longest tail found in the source,
     and binds when every place it comes from ends inside a word) and neither starts nor turns
     into the middle of one (国 of 我国, 示 of 指示); a work's
-    name in 《》 is copied whole, character for character, and closed only where the source
-    closes it (no 《行政复议法实施例》 for 《…实施条例》, no stray 》); a title is never a series
+    name in 《》 is copied whole, character for character, closed only where the source closes it
+    (no 《行政复议法实施例》 for 《…实施条例》, no stray 》), and given once (no 《大国工匠》《大国工匠》,
+    no 中华考工记《中华考工记》); a title is never a series
     label, though one the source names may tag it, as the broadcaster's own titles do
     (央视快评:努力建设…).
     """
@@ -273,12 +274,7 @@ class TitleConstraint:
         self._no_start = self._inner_only(norm, norm_words)
         self._word_ends = self._boundaries(norm, norm_words)  # None: no word knowledge
         self._copies: dict[str, tuple[set[str], bool]] = {}  # prefix tail -> `_copy` result
-        # 《name》 of the source: each prefix of a name -> what may follow it ("》" at its end)
-        self._books: dict[str, set[str]] = {}
-        for name in _BOOK.findall(norm):
-            for i in range(len(name)):
-                self._books.setdefault(name[:i], set()).add(name[i])
-            self._books.setdefault(name, set()).add(BOOK_CLOSE)
+        self._names = frozenset(_BOOK.findall(norm))  # the source's 《name》s
         self._tags = {label for label in _LABELS_NORM if label in norm}  # labels it names
 
     @staticmethod
@@ -325,12 +321,12 @@ class TitleConstraint:
             ban.add(self.END)
         opened = prefix.rfind(BOOK_OPEN)
         if opened > prefix.rfind(BOOK_CLOSE):  # inside 《》: the name goes on as in the source
-            name = self._books.get(prefix[opened + 1:], set())
+            name = self._name_goes_on(prefix[:opened], prefix[opened + 1:])
             only = name if only is None else only & name
         else:
             ban.add(BOOK_CLOSE)  # nothing to close
-            if not self._books:
-                ban.add(BOOK_OPEN)  # no name to copy
+            if not self._unused_names(prefix):
+                ban.add(BOOK_OPEN)  # no name left to copy
         for label in _LABELS_NORM:  # a label is no part of a title either (国内联播快讯研究)
             if label in self._tags and prefix == label:  # but a tag the source names: 央视快评:
                 only = {":"} if only is None else only & {":"}
@@ -343,6 +339,17 @@ class TitleConstraint:
                     if prefix.endswith(label[:k]) and label[:k + 1] not in self._norm_source:
                         ban.add(label[k])
         return only, follow, ban
+
+    def _unused_names(self, before: str) -> list[str]:
+        """The source's names a title starting `before` has not yet given, marked or bare: the
+        n-gram ban does not reach inside 《》, so this is what keeps 《大国工匠》《大国工匠》 out."""
+        return [n for n in self._names if n not in before]
+
+    def _name_goes_on(self, before: str, name: str) -> set[str]:
+        """What may follow `name` inside a 《 opened after `before`: the next character of each
+        unused source name it begins, or 》 where one ends."""
+        return {n[len(name)] if len(n) > len(name) else BOOK_CLOSE
+                for n in self._unused_names(before) if n.startswith(name)}
 
     def _copy(self, prefix: str) -> tuple[set[str], bool]:
         """(the characters that continue the source text the title is copying, whether they bind).

@@ -123,6 +123,14 @@ def test_names_in_book_brackets_are_copied_whole():
     assert c.finish("《行政复议法") == "《行政复议法"  # ... unless nothing else is left
 
 
+def test_a_name_is_given_once():
+    c = TitleConstraint("今天的《大国工匠》讲述张某；本台播出《大国工匠》和《求是》文章")
+    assert c.rule("《大国工匠》《")[0] == {"求"}  # the other name, not this one again
+    assert c.rule("《大国工匠》《大")[0] == set()  # nothing faithful left: the title ends
+    assert "《" not in c.rule("大国工匠")[2]  # given bare, a name left to mark: 求是
+    assert "《" in c.rule("《大国工匠》和《求是》")[2]  # every name given: no 《 at all
+
+
 def test_names_faithful():
     source = "国务院公布修订后的《行政复议法实施条例》和《求是》文章"
     assert names_faithful("公布《行政复议法实施条例》", source)
