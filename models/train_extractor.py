@@ -39,6 +39,7 @@ from wenmai.models.calibrate_extractor import calibrate_extractor
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor
+from wenmai.models.extractor_augment import EntitySwap, read_schema_types
 from wenmai.models.ppmi import init_embedding as _init_embedding, ppmi_svd, read_texts as _read_texts
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 from wenmai.models.vocab import Vocab
@@ -58,6 +59,9 @@ class ExtractorTrainConfig:
     schema_file: str = "triples/ske2019/schemas.json"  # the predicates the model predicts
     dev_sizes: tuple[int, ...] = (300, 0, 300)  # held-out sentences per train file (selection)
     train_fraction: float = 1.0  # deterministic subset of the rest, for the learning curve
+    # copies of each training sentence with its typed entities swapped for other training
+    # entities of the same schema type (wenmai.models.extractor_augment); 0: none
+    augment_copies: int = 0
     # raw train-role text (.jsonl "text", .tsv last column, .txt lines) whose character and word
     # co-occurrences initialise the embeddings (PPMI + SVD, as the encoder); its words join the
     # vocabulary, so entity names unseen in the triples files still get a vector
@@ -242,7 +246,10 @@ def _card(cfg: ExtractorTrainConfig, model: TripleExtractor, vocab: Vocab, meta:
     counts = meta["triple_counts"]
     lines += [
         "",
-        f"Training fraction {cfg.train_fraction:g}: {meta['n_train']:,} training sentences. "
+        f"Training fraction {cfg.train_fraction:g}: {meta['n_train']:,} training sentences"
+        + (f" ({counts['augmented_sentences']:,} of them entity-swapped copies, "
+           f"--augment-copies {cfg.augment_copies}; the counts below are the originals')"
+           if counts.get("augmented_sentences") else "") + ". "
         f"Triples in the training sentences: {counts.get('triples', 0):,}; used "
         f"{counts.get('used', 0):,}; dropped because SKE's schema lacks the predicate "
         f"{counts.get('dropped_predicate', 0):,}; skipped because subject or object does not occur "
@@ -323,6 +330,14 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     counts: Counter = Counter()
     examples = [to_example(t, w, spo, predicate_ids, vocab, cfg.max_len, counts)
                 for (t, w), (_, (_, spo)) in zip(segmented, train_rows)]
+    if cfg.augment_copies:
+        swap = EntitySwap(read_schema_types(data / cfg.schema_file), [r for _, r in train_rows])
+        rng = random.Random(f"{cfg.seed}:augment")
+        swapped = [x for _ in range(cfg.augment_copies) for _, (t, spo) in train_rows
+                   if (x := swap.swap(t, spo, rng)) is not None]
+        examples += [to_example(t, jieba.lcut(t), spo, predicate_ids, vocab, cfg.max_len,
+                                Counter()) for t, spo in swapped]
+        counts["augmented_sentences"] = len(swapped)
     # the dev slice is scored like the report file: against its triples with known predicates
     dev_texts = [t for t, _ in dev_rows]
     dev_gold = [[x for x in spo if x[1] in predicate_ids] for _, spo in dev_rows]
