@@ -11,13 +11,11 @@ replacement could not keep both spans.
 """
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["EntitySwap", "read_schema_types"]
+__all__ = ["EntitySwap"]
 
 Triple = tuple[str, str, str]
 
@@ -25,18 +23,9 @@ KEPT_TYPES = frozenset({"Date", "Number", "Text"})
 KEPT_PREDICATES = frozenset({"简称"})
 
 
-def read_schema_types(path) -> dict[str, tuple[str, str]]:
-    """predicate -> (subject type, object type), the first schema row of each predicate."""
-    types: dict[str, tuple[str, str]] = {}
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            types.setdefault(row["predicate"], (row["subject_type"], row["object_type"]))
-    return types
-
-
 class EntitySwap:
-    """Pools of training entities by schema type, and `swap(text, spo, rng)` that draws from them.
+    """Pools of training entities by schema type (`types`: predicate -> (subject type, object
+    type), as `wenmai.models.triple_rules.slot_types` reads them), and `swap(text, spo, rng)` that draws from them.
 
     Example: pools {"人物": ["周杰伦", "王菲"], "歌曲": ["七里香", "红豆"]};
     swap("《七里香》是周杰伦演唱的歌曲", [("七里香", "歌手", "周杰伦")], rng)

@@ -39,8 +39,9 @@ from wenmai.models.calibrate_extractor import calibrate_extractor
 from wenmai.models.checkpoint import save_pretrained
 from wenmai.models.evaluate_extractor import predict_texts, read_triples, score_triples
 from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtractor
-from wenmai.models.extractor_augment import EntitySwap, read_schema_types
+from wenmai.models.extractor_augment import EntitySwap
 from wenmai.models.ppmi import init_embedding as _init_embedding, ppmi_svd, read_texts as _read_texts
+from wenmai.models.triple_rules import slot_types
 from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
 from wenmai.models.vocab import Vocab
 
@@ -331,7 +332,7 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     examples = [to_example(t, w, spo, predicate_ids, vocab, cfg.max_len, counts)
                 for (t, w), (_, (_, spo)) in zip(segmented, train_rows)]
     if cfg.augment_copies:
-        swap = EntitySwap(read_schema_types(data / cfg.schema_file), [r for _, r in train_rows])
+        swap = EntitySwap(slot_types(data / cfg.schema_file), [r for _, r in train_rows])
         rng = random.Random(f"{cfg.seed}:augment")
         swapped = [x for _ in range(cfg.augment_copies) for _, (t, spo) in train_rows
                    if (x := swap.swap(t, spo, rng)) is not None]

@@ -1,7 +1,6 @@
-import json
 import random
 
-from wenmai.models.extractor_augment import EntitySwap, read_schema_types
+from wenmai.models.extractor_augment import EntitySwap
 
 TYPES = {"歌手": ("歌曲", "人物"), "出生日期": ("人物", "Date"), "简称": ("机构", "Text"),
          "作者": ("图书作品", "人物")}
@@ -11,16 +10,6 @@ ROWS = [
     ("《围城》的作者是钱锺书", [("围城", "作者", "钱锺书")]),
     ("北京大学简称北大", [("北京大学", "简称", "北大")]),
 ]
-
-
-def test_read_schema_types(tmp_path):
-    path = tmp_path / "schemas.json"
-    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"predicate": "国籍", "subject_type": "人物", "object_type": "国家"},
-        {"predicate": "成立日期", "subject_type": "企业", "object_type": "Date"},
-        {"predicate": "成立日期", "subject_type": "机构", "object_type": "Date"}]) + "\n",
-        encoding="utf-8")
-    assert read_schema_types(path) == {"国籍": ("人物", "国家"), "成立日期": ("企业", "Date")}
 
 
 def test_pools_hold_entities_by_type_and_leave_dates_and_abbreviations_out():
