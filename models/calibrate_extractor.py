@@ -312,14 +312,17 @@ def rule_variants(rules: RuleConfig) -> list[tuple[str, Optional[RuleConfig]]]:
     """(name, config) of the ablation: no rules; only the always-on checks; the checks with each
     rule alone (and word boundaries extended instead of dropped); all of `rules`; all but one."""
     off = replace(rules, word_boundary="off", person_evidence=False, country_lexicon=False,
-                  date_shape=False, nationality_link=False, cues=False, work_marks=False)
+                  date_shape=False, nationality_link=False, cues=False, work_marks=False,
+                  labels=False)
     out: list[tuple[str, Optional[RuleConfig]]] = [("none", None), ("always-on checks only", off)]
     out += [("checks + " + name, replace(off, **on)) for name, on in _RULES]
     out += [("checks + word_boundary (extend)", replace(off, word_boundary="extend")),
             ("all (shipped)", rules)]
     out += [("all but " + name, replace(rules, **{k: getattr(off, k) for k in on}))
             for name, on in _RULES]
-    out += [("all, word_boundary extend", replace(rules, word_boundary="extend"))]
+    out += [("all but labels (person_evidence and work_marks without field labels)",
+             replace(rules, labels=False)),
+            ("all, word_boundary extend", replace(rules, word_boundary="extend"))]
     return out
 
 
@@ -419,10 +422,30 @@ def calibrate_extractor(directory, data_dir, schema_file: str,
                                          encoding="utf-8")
     card = directory / CARD_FILE
     if card.is_file():
-        card.write_text(card.read_text(encoding="utf-8").rstrip("\n") + "\n\n"
-                        + _card_section(meta["calibration"], best, len(train_raw)) + "\n",
-                        encoding="utf-8")
+        card.write_text(with_card_section(card.read_text(encoding="utf-8"), _card_section(
+            meta["calibration"], best, len(train_raw))), encoding="utf-8")
     return meta["calibration"]
+
+
+def with_card_section(card: str, section: str) -> str:
+    """The card with its generated decoding section replaced by `section` (from its heading to
+    the end of its last table; the hand-written text after that stays), or `section` appended
+    when the card has none, so a recalibration rewrites its figures in place.
+
+    Example: with_card_section("# m\n\n## H\n\n| a |\n\nnotes\n", "## H\n\n| b |")
+    == "# m\n\n## H\n\n| b |\n\nnotes\n".
+    """
+    heading = section.split("\n", 1)[0]
+    lines = card.rstrip("\n").split("\n")
+    if heading not in lines:
+        return "\n".join(lines) + "\n\n" + section + "\n"
+    start = lines.index(heading)
+    end = start + 1
+    while end < len(lines) and not lines[end].startswith("## "):
+        end += 1
+    tables = [i for i in range(start, end) if lines[i].startswith("|")]
+    stop = tables[-1] + 1 if tables else start + 1
+    return "\n".join(lines[:start] + section.split("\n") + lines[stop:]) + "\n"
 
 
 def _card_section(cal: dict, best: dict, n_train_rows: int) -> str:

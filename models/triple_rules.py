@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 __all__ = ["RuleConfig", "COUNTRIES", "CUES", "slot_types", "has_cue", "snap_span", "is_country", "has_date_shape",
-           "looks_like_person", "nationality_linked", "TripleRules", "pos_tags"]
+           "looks_like_person", "nationality_linked", "person_labelled", "work_labelled", "TripleRules", "pos_tags"]
 
 # Sovereign states and a few entities the training data gives as a nationality, in their
 # common Chinese names and the short forms news uses (written for this module, not dataset text).
@@ -88,6 +88,12 @@ _GAP_FLAGS = ("n", "vn", "a", "b", "uj", "f")
 # dates, nouns and adjectives (X（1970－），男，中国YYY)
 _APPOSITION = "，,（(、 　"
 _APPOSITION_FLAGS = ("x", "m", "t", "q", "b", "a", "n", "eng")
+# a head of state or government, a minister or an envoy after a country: the title of the next
+# person in a list (X，韩国总统Y), not X's nationality
+_OFFICE = re.compile(r"(?:总统|副总统|总理|首相|国王|女王|王储|天皇|元首|领导人|主席|议长|外长|"
+                     r"外交部长|国防部长|部长|大臣|大使|第.{1,3}世国王)")
+# a copula between a person and a nationality (X是一名冰岛籍足球运动员, X为美国著名歌手)
+_COPULA = re.compile(r"(?:是|为|系)(?:一[名位个])?")
 _GAP_WORDS = frozenset({"选手", "籍", "前", "代表", "队员", "队长", "主帅", "主教练", "教练"})
 
 
@@ -112,6 +118,19 @@ CUES = {
     # an author right before his work (see _AUTHOR_BEFORE_WORK)
     "作者": "作者|著|写|撰|创作|编|所作|作品|小说|诗|画|绘|词|译|出版|笔|文章|书",
 }
+# A field label or role phrase next to a span names its type where the span itself cannot:
+# pen names (作者是夜潇湘, 是混沌卖完了创作的), works without 《》 (歌名：他的唯一, a sentence
+# that opens with the work: 爱到此为止是歌手某某的音乐作品).
+_PERSON_LABEL_BEFORE = re.compile(
+    r"(?:(?:作品)?作者|作词|作曲|词|曲|歌手|演唱者?|原唱|导演|编剧|主演|主持人|监制|制片人)"
+    r"\s*(?:[：:]|是|为)\s*$")
+_PERSON_ROLE_AFTER = re.compile(r"^(?:创作|演唱|执导|导演|编剧|作词|作曲|填词|主演|主持)")
+_ORG_END = re.compile(r"(?:公司|集团|总台|电视台|出版社|工作室|中心|协会|学会|委员会|局|部|院|网|社|团|台|厂)$")
+_WORK_LABEL_BEFORE = re.compile(
+    r"(?:^|[\s　，,。；;])(?:歌名|歌曲|曲名|作品名称|作品|书名|片名|剧名|中文名|中文名称|专辑|所属专辑)"
+    r"\s*[：:]\s*$")
+_WORK_OPENS = re.compile(r"^(?:是|，|,|的|\s|（|\(|$)")
+
 WORK_TYPES = ("影视作品", "图书作品", "书籍", "网络小说", "文学作品", "歌曲", "音乐专辑", "电视综艺",
               "作品")
 
@@ -131,6 +150,9 @@ class RuleConfig:
     cues: bool = True  # predicates in CUES need one of their words near the pair
     cue_reach: int = 20  # characters beyond the pair the cue may sit, within its clause
     work_marks: bool = True  # a work slot needs the span in 《》
+    # a field label or role phrase next to a span stands in for 《》 or a name's POS (歌名：X,
+    # 作者是X, 是X创作的; a work that opens the sentence: X是某某演唱的歌曲)
+    labels: bool = True
 
     def __post_init__(self):
         assert self.word_boundary in ("extend", "drop", "off"), \
@@ -210,9 +232,36 @@ def looks_like_person(text: str, start: int, end: int, tags, every: bool = True)
     flags = [flag for _, flag, _, _ in covered]
     if 2 <= end - start <= 4 and all(len(w) == 1 and not f.startswith("x") for w, f, _, _ in covered):
         return True  # a rare name jieba could not segment at all (屠|呦|呦)
-    if every:
+    if every:  # a space between Latin words is part of the name (Khueanpet Pikul)
+        flags = [flag for w, flag, _, _ in covered if not w.isspace()]
         return bool(flags) and all(f.startswith(("nr", "eng")) for f in flags)
     return any(f.startswith("nr") for f in flags)
+
+
+def person_labelled(text: str, start: int, end: int) -> bool:
+    """A role label stands right before the span (作者是夜潇湘, 作词:张畅), or the span stands
+    between 是/由 and a role verb (是混沌卖完了创作的); never for a span that ends like an
+    organisation (由某某电视台创作的).
+
+    Example: person_labelled("《护院犬》…，作者是夜潇湘", i, j) is True for 夜潇湘.
+    """
+    if _ORG_END.search(text[start:end]):
+        return False
+    return bool(_PERSON_LABEL_BEFORE.search(text[max(0, start - 8):start])
+                or (text[start - 1:start] in ("是", "由")
+                    and _PERSON_ROLE_AFTER.match(text[end:end + 2])))
+
+
+def work_labelled(text: str, start: int, end: int) -> bool:
+    """A work without 《》 named by a field label (歌名：他的唯一) or opening the sentence and
+    followed by 是, a comma, 的 or a bracket (爱到此为止是歌手某某的音乐作品).
+
+    Example: work_labelled("傻的好幸福是许绍洋演唱的一首歌曲", 0, 5) is True;
+    work_labelled("他说傻的好幸福是…", 2, 7) is False.
+    """
+    if _WORK_LABEL_BEFORE.search(text[max(0, start - 8):start]):
+        return True
+    return start == 0 and bool(_WORK_OPENS.match(text[end:end + 1]))
 
 
 def _name_between(tags, s: tuple[int, int], o: tuple[int, int]) -> bool:
@@ -269,14 +318,18 @@ def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
     if o0 >= s1:
         # an apposition after the name: X，中国小童星 / X（1970－），男，日本YYY
         gap = text[s1:o0]
+        if _COPULA.fullmatch(gap):  # X是一名冰岛籍足球运动员
+            cue = _NATIONALITY_CUE.match(text[o1:o1 + 4])
+            return bool(cue and cue.group(0).strip())
         if not gap or gap[0] not in _APPOSITION or _SENTENCE_END & set(gap):
             return False
         if _NATIONALITY_CUE.match(text[o1:o1 + 4]):
             return True
         # the apposition describes the person: no verb in it up to the clause's end either
-        # (not 法国的首都是巴黎，日本的首都是东京)
+        # (not 法国的首都是巴黎，日本的首都是东京), and the country does not open the next item
+        # of a list with an office (X，韩国总统Y)
         end = next((i for i in range(o1, len(text)) if text[i] in _CLAUSE_PUNCT), len(text))
-        return len(gap) <= max_gap and all(
+        return len(gap) <= max_gap and not _OFFICE.match(text[o1:end]) and all(
             flag.startswith(_APPOSITION_FLAGS) or w in _GAP_WORDS
             for w, flag, a, b in tags if s1 < b and a < o0) and not any(
             flag.startswith("v") and flag != "vn" and w not in _GAP_WORDS
@@ -352,10 +405,12 @@ class TripleRules:
         span = text[start:end]
         if (c.person_evidence and kind in self.PERSON
                 and not looks_like_person(text, start, end, tags, c.person_tokens)
+                and not (c.labels and person_labelled(text, start, end))
                 and self._person_share(text, tokens, start, end) < c.person_share):
             return False
-        if c.work_marks and kind in WORK_TYPES and not (text[start - 1:start] == "《"
-                                                         and text[end:end + 1] == "》"):
+        if c.work_marks and kind in WORK_TYPES and not (
+                text[start - 1:start] == "《" and text[end:end + 1] == "》"
+                or c.labels and work_labelled(text, start, end)):
             return False
         if c.country_lexicon and kind == "国家" and not is_country(span):
             return False

@@ -112,6 +112,12 @@ def test_calibrate_writes_choices_the_loader_uses(tmp_path):
     assert names[0] == "none" and "all (shipped)" in names and "all but cues" in names
     assert "Decode-time rules at the chosen thresholds" in (out / "README.md").read_text(
         encoding="utf-8")
+    # a second calibration rewrites its section in place; hand-written notes after it stay
+    card = out / "README.md"
+    card.write_text(card.read_text(encoding="utf-8") + "\nnotes by hand\n", encoding="utf-8")
+    calibrate_extractor(out, data, "t/schemas.json", cfg)
+    text = card.read_text(encoding="utf-8")
+    assert text.count("## Decoding choices") == 1 and text.rstrip().endswith("notes by hand")
     loaded, _ = load_extractor(out)
     assert loaded.type_filter is not None and loaded.type_filter.min_share in (0.0, 0.5)
     assert loaded.threshold == 0.5
@@ -128,3 +134,12 @@ def test_grown_spans_take_one_whole_neighbouring_word():
     assert grown == {(0, 4), (2, 5)}  # 总裁张三 or 张三说, never across the comma
     assert _grown(text, tokens, {(3, 4): "人物"}, random.Random(0)) == []  # not on word bounds
     assert _grown("张三，", ("张三", "，"), {(0, 2): "人物"}, random.Random(0)) == []
+
+
+def test_a_card_section_is_replaced_up_to_its_last_table():
+    from wenmai.models.calibrate_extractor import with_card_section
+
+    card = "# m\n\n## Decoding\n\nold\n\n| a |\n|---|\n\nwhy, by hand\n\n## Next\n\ntext\n"
+    new = with_card_section(card, "## Decoding\n\nnew\n\n| b |\n|---|")
+    assert new == "# m\n\n## Decoding\n\nnew\n\n| b |\n|---|\n\nwhy, by hand\n\n## Next\n\ntext\n"
+    assert with_card_section("# m\n", "## Decoding\n\n| b |") == "# m\n\n## Decoding\n\n| b |\n"

@@ -2,7 +2,7 @@ import pytest
 
 from wenmai.models.triple_rules import (RuleConfig, TripleRules, has_cue, has_date_shape,
                                         is_country, looks_like_person, nationality_linked,
-                                        snap_span, slot_types)
+                                        person_labelled, snap_span, slot_types, work_labelled)
 
 # our own sentences with hand-made POS tags (word, flag, start, end)
 
@@ -37,6 +37,13 @@ CAPITALS_TAGS = _tags(("法国", "ns"), ("的", "uj"), ("首都", "d"), ("是", 
                       ("东京", "ns"))
 CHILD = "王某，中国小童星"
 CHILD_TAGS = _tags(("王某", "nr"), ("，", "x"), ("中国", "ns"), ("小童星", "n"))
+COPULA = "王某是一名冰岛籍足球运动员"
+COPULA_TAGS = _tags(("王某", "nr"), ("是", "v"), ("一名", "m"), ("冰岛", "ns"), ("籍", "ng"),
+                    ("足球", "n"), ("运动员", "n"))
+LIST = "发来贺电的还有:王某,韩国总统李某,不丹国王赵某"
+LIST_TAGS = _tags(("发来", "v"), ("贺电", "n"), ("的", "uj"), ("还有", "v"), (":", "x"),
+                  ("王某", "nr"), (",", "x"), ("韩国", "ns"), ("总统", "n"), ("李某", "nr"),
+                  (",", "x"), ("不丹", "ns"), ("国王", "n"), ("赵某", "nr"))
 
 
 def test_snap_span_extends_drops_or_keeps():
@@ -66,6 +73,24 @@ def test_person_needs_name_words():
     # a rare name jieba cut into single characters counts; a single character does not
     odd = _tags(("屠", "v"), ("呦", "e"), ("呦", "e"), ("毕业", "n"))
     assert looks_like_person("屠呦呦毕业", 0, 3, odd) and not looks_like_person("屠呦呦毕业", 0, 1, odd)
+    # a space between Latin words is part of the name; a space alone is none
+    latin = _tags(("Anna", "eng"), (" ", "x"), ("Berg", "eng"), (",", "x"))
+    assert looks_like_person("Anna Berg,", 0, 9, latin)
+    assert not looks_like_person("Anna Berg,", 4, 5, latin)
+
+
+def test_labels_name_pen_names_and_works_without_marks():
+    text = "《某书》是连载的小说，作者是夜某某"
+    assert person_labelled(text, text.index("夜某某"), len(text))
+    text = "《某书》是风吹过山岗创作的网络小说"
+    assert person_labelled(text, 5, 10)
+    text = "《某剧》是由某某电视台创作的话剧"
+    assert not person_labelled(text, 6, 11)  # an organisation is not a pen name
+    assert not person_labelled("他看见风吹过山岗", 3, 8)
+    assert work_labelled("歌名：某首歌 作词:某某", 3, 6)
+    assert work_labelled("某首歌是某某演唱的歌曲", 0, 3)
+    assert not work_labelled("他说某首歌是某某演唱的", 2, 5)  # not the sentence's opening
+    assert not work_labelled("某首歌声响起", 0, 3)  # the span runs on into the sentence
 
 
 @pytest.mark.parametrize("text, tags, s, o, linked", [
@@ -76,6 +101,9 @@ def test_person_needs_name_words():
     (SPORT, SPORT_TAGS, "李某", "中国", True),  # 选手 tagged v is still a role noun
     (CAPITALS, CAPITALS_TAGS, "巴黎", "日本", False),  # the country's clause states something else
     (CHILD, CHILD_TAGS, "王某", "中国", True),  # X，中国小童星
+    (COPULA, COPULA_TAGS, "王某", "冰岛", True),  # X是一名冰岛籍…
+    (COPULA.replace("冰岛籍", "冰岛的"), COPULA_TAGS, "王某", "冰岛", False),  # no nationality cue
+    (LIST, LIST_TAGS, "王某", "韩国", False),  # the country opens the next name's office
 ])
 def test_nationality_link(text, tags, s, o, linked):
     si, oi = text.index(s), text.index(o)
