@@ -171,6 +171,7 @@ def title_key(title: str) -> str:
 
 _LABEL_KEYS = frozenset(title_key(t) for t in SERIES_LABELS)
 BOOK_OPEN, BOOK_CLOSE = "《", "》"
+_PAIRED = (("“", "”"), ("‘", "’"), ("(", ")"), ("[", "]"))  # after normalisation (（ -> ()
 _BOOK = re.compile("《([^《》]+)》")
 _LABELS_NORM = tuple("".join(normalize_char(c) for c in t) for t in SERIES_LABELS)
 
@@ -378,7 +379,9 @@ class TitleConstraint:
     def finish(self, title: str) -> str:
         """The decoded (normalised) title as the reader sees it: an unfinished run, a word left
         midway, or a 《name》 left open, cut off the end (only the length limit can leave one), every run in its source's own spelling
-        (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone")."""
+        (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone"); a quote or bracket
+        left open where the source closes it right there gets its closing mark
+        (采取“非法行动 -> 采取“非法行动”)."""
         while title and title[-1] not in SPAN_CHARS and self._copy(title)[1]:
             title = title[:-1]  # a word the length limit cut (…加力优 of 加力优化)
         tail = len(title)
@@ -389,6 +392,10 @@ class TitleConstraint:
         opened = title.rfind(BOOK_OPEN)
         if opened > 0 and opened > title.rfind(BOOK_CLOSE):  # a name the length limit cut
             title = title[:opened].rstrip(",:、 ")
+        for mark, close in _PAIRED:  # a quote or bracket the title ended in, closed as the source closes it
+            opened = title.rfind(mark)
+            if opened >= 0 and opened > title.rfind(close) and title[opened:] + close in self._norm_source:
+                title += close
         out, last = [], 0
         for start, end in runs(title):
             at = self._norm_source.find(title[start:end])

@@ -473,6 +473,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
         return []
     device = device or next(model.parameters()).device
     max_len = max_len or model.config.max_len
+    texts = [read_to_word_end(text, max_len) for text in texts]
     encoded = encode_texts(vocab, texts, max_len)
     only = [vocab.char_id(c) for c in (SOURCE_ONLY if source_only is None else source_only)]
     only = [i for i in only if i != UNK_ID]
@@ -492,6 +493,24 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
             out[i] = (rules[i].finish(text) if rules else text, score)
     model.train(was_training)
     return out
+
+
+def read_to_word_end(text: str, max_len: int) -> str:
+    """What the titler reads of a text: its first `max_len` characters, ended before a word the
+    cut would split (jieba), so a title cannot copy half a word (a rescue story titled 中学教
+    because the cut fell in 中学教|师); a text that is one long word keeps the plain cut.
+
+    Example: read_to_word_end("暴雨中中学教师转移学生", 6) == "暴雨中"."""
+    if len(text) <= max_len:
+        return text
+    from wenmai.text import load_jieba, segment
+
+    end = 0
+    for word in segment(load_jieba(), text[:max_len + 8]):
+        if end + len(word) > max_len:
+            break
+        end += len(word)
+    return text[:end] if end else text[:max_len]
 
 
 def _title_constraints(texts: Sequence[str], max_len: int, banned: Sequence[str]) -> list:

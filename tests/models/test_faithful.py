@@ -123,6 +123,14 @@ def test_names_in_book_brackets_are_copied_whole():
     assert c.finish("《行政复议法") == "《行政复议法"  # ... unless nothing else is left
 
 
+def test_a_quote_or_bracket_left_open_is_closed_where_the_source_closes_it():
+    c = TitleConstraint("某国继续采取“非法和挑衅性行动”。某会（某联谊会）召开座谈会")
+    assert c.finish("某国继续采取“非法和挑衅性行动") == "某国继续采取“非法和挑衅性行动”"
+    assert c.finish("某会(某联谊会") == "某会(某联谊会)"
+    assert c.finish("某国继续采取“非法") == "某国继续采取“非法"  # the source goes on: no mark added
+    assert c.finish("“非法和挑衅性行动”") == "“非法和挑衅性行动”"
+
+
 def test_a_name_is_given_once():
     c = TitleConstraint("今天的《大国工匠》讲述张某；本台播出《大国工匠》和《求是》文章")
     assert c.rule("《大国工匠》《")[0] == {"求"}  # the other name, not this one again

@@ -304,3 +304,12 @@ def test_copy_attention_decodes_under_bf16_autocast(vocab):
     assert torch.isfinite(logp).all()
     assert logp[:, -1].float().exp().sum(-1) == pytest.approx([1.0, 1.0], abs=2e-2)
     assert len(titles) == 2
+
+
+def test_the_titler_reads_to_the_end_of_a_word():
+    from wenmai.models.titler import read_to_word_end
+
+    assert read_to_word_end("暴雨中中学教师转移学生", 6) == "暴雨中"  # not 暴雨中中学教
+    assert read_to_word_end("暴雨中中学教师转移学生", 7) == "暴雨中中学教师"
+    assert read_to_word_end("短讯", 10) == "短讯"
+    assert read_to_word_end("中学教师", 3) == "中学教"  # one word: the plain cut
