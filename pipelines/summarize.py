@@ -9,6 +9,7 @@ by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -75,23 +76,44 @@ _NOT_PROSE = re.compile(
     re.IGNORECASE | re.ASCII)  # ASCII: a Chinese word next to an address is not part of it
 
 
+# jieba dictionary tags of words that say how or when, not what about: pronouns (我国, 我们,
+# 这里), time words (今天, 目前), adverbs (共同), direction words (最后, 以来), adjectives (重要,
+# 伟大), prepositions, conjunctions, particles, numerals, measure words, interjections,
+# onomatopoeia, state words. Nouns (安全 an too), names, verbs and verbal nouns stay.
+_FUNCTION_TAGS = re.compile(r"[rtdpcumqyoz]\w*|e|f|a|ad|ag")
+
+
+@functools.lru_cache(maxsize=1)
+def _dictionary_tags() -> dict:
+    """jieba's dictionary part-of-speech tags (word -> tag), read once per process."""
+    from wenmai.text import load_jieba
+
+    load_jieba()
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab
+
+
 def keyword_tokens(tokens: Sequence[str]) -> list[str]:
     """The tokens that may be keywords: not inside a URL, e-mail address or markup; at least two
-    characters with a letter among them; not a number or a number with one unit character.
+    characters with a letter among them; not a number or a number with one unit character; not
+    a function word by jieba's dictionary tag (a word the dictionary lacks, often a name, stays).
 
     Example: keyword_tokens(("详见", "https", "://", "tv", ".", "cctv", ".", "com", "，", "2026", "年",
-             "华为", "发布", "15万")) == ["详见", "华为", "发布"]
+             "华为", "发布", "15万")) == ["华为", "发布"] (详见 is an adjective to jieba)
     """
     text = "".join(tokens)
     blocked = np.zeros(len(text) + 1, dtype=bool)
     for m in _NOT_PROSE.finditer(text):
         blocked[m.start():m.end()] = True
+    tags = _dictionary_tags()
     out, pos = [], 0
     for token in tokens:
         start, pos = pos, pos + len(token)
         word = token.strip()
         if (len(word) < 2 or blocked[start:pos].any() or not any(c.isalpha() for c in word)
-                or len(_NUMBER_CHARS.sub("", word)) < 2):
+                or len(_NUMBER_CHARS.sub("", word)) < 2
+                or _FUNCTION_TAGS.fullmatch(tags.get(word, "x"))):
             continue
         out.append(word.lower())
     return out

@@ -17,10 +17,17 @@ def test_keyword_tokens_keep_prose_words_only():
     tokens = ("详见", "https", "://", "tv", ".", "cctv", ".", "com", "/", "2026", "/", "a", ".",
               "shtml", "，", "邮箱", "news", "@", "example", ".", "cn", "，", "<", "br", "/>",
               "2026", "年", "15", "万", "百分之一点", "华为", "发布", "5G", "芯片", "的", "了")
-    assert keyword_tokens(tokens) == ["详见", "邮箱", "华为", "发布", "芯片"]
+    assert keyword_tokens(tokens) == ["邮箱", "华为", "发布", "芯片"]  # 详见 is tagged a
     # Words that merely look like web words are kept outside an address: only spans are blocked.
     assert keyword_tokens(("CCTV", "播出", "新闻")) == ["cctv", "播出", "新闻"]
     assert keyword_tokens(("访问", "www", ".", "qingtui", ".", "im", "平台")) == ["访问", "平台"]
+
+
+def test_keyword_tokens_leave_function_words_out():
+    # pronouns, time words, adverbs, direction words and adjectives say nothing of the topic;
+    # nouns, verbs, names and words jieba's dictionary lacks stay
+    tokens = ("我国", "今天", "共同", "最后", "重要", "我们", "小麦", "抢收", "安全", "殷某某")
+    assert keyword_tokens(tokens) == ["小麦", "抢收", "安全", "殷某某"]
 
 
 def test_ctfidf_worked_example():
