@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 __all__ = ["RuleConfig", "COUNTRIES", "CUES", "slot_types", "has_cue", "snap_span", "is_country", "has_date_shape",
-           "looks_like_person", "nationality_linked", "person_labelled", "work_labelled", "TripleRules", "pos_tags"]
+           "looks_like_person", "nationality_linked", "person_labelled", "work_labelled", "not_a_person", "TripleRules", "pos_tags"]
 
 # Sovereign states and a few entities the training data gives as a nationality, in their
 # common Chinese names and the short forms news uses (written for this module, not dataset text).
@@ -62,6 +62,7 @@ COUNTRIES = frozenset("""
 英格兰 苏格兰 威尔士 北爱尔兰 苏联 南斯拉夫 捷克斯洛伐克 东德 西德
 """.split())
 
+_COUNTRY_ENDS = tuple(c for c in COUNTRIES if len(c) >= 2)
 _CLAUSE_PUNCT = set("，,。；;！？!?：:、\n")
 _SENTENCE_END = set("。；;！？!?\n")
 _CUE_BREAK = _CLAUSE_PUNCT - set("、")
@@ -238,6 +239,26 @@ def looks_like_person(text: str, start: int, end: int, tags, every: bool = True)
     return any(f.startswith("nr") for f in flags)
 
 
+SPOUSES = ("妻子", "丈夫")
+# "and his wife" that does not follow the first name: it introduces another couple (甲和夫人乙…
+# 为丙和夫人丁举行仪式: 丁 is 丙's wife, not 甲's, and 乙's husband is 甲, not 丁)
+_OTHERS_SPOUSE = re.compile(r"[和与及偕携同]夫人")
+# a place name's suffix right after a span: 吉伦特省 is a province, not a person (in 法国吉伦特省
+# a person slot took 吉伦特); 省长, 州长, 县委 after a name are an office and stay
+_PLACE_AFTER = re.compile(r"^[省州县郡](?![长委])")
+
+
+def not_a_person(text: str, start: int, end: int) -> bool:
+    """Evidence against a person in the span: a place suffix right after it (吉伦特|省), or the
+    span ends in a country's name (援刚果 of 援刚果(金)医疗队).
+
+    Example: not_a_person("法国吉伦特省确认", 2, 5) is True; not_a_person("吉伦特省长表示", 0, 3)
+    is False."""
+    span = text[start:end]
+    return bool(_PLACE_AFTER.match(text[end:end + 2])) or any(
+        span.endswith(c) and len(span) > len(c) for c in _COUNTRY_ENDS)
+
+
 def person_labelled(text: str, start: int, end: int) -> bool:
     """A role label stands right before the span (作者是夜潇湘, 作词:张畅), or the span stands
     between 是/由 and a role verb (是混沌卖完了创作的); never for a span that ends like an
@@ -403,10 +424,11 @@ class TripleRules:
     def _slot_ok(self, text: str, tokens, tags, kind: str, start: int, end: int) -> bool:
         c = self.config
         span = text[start:end]
-        if (c.person_evidence and kind in self.PERSON
-                and not looks_like_person(text, start, end, tags, c.person_tokens)
-                and not (c.labels and person_labelled(text, start, end))
-                and self._person_share(text, tokens, start, end) < c.person_share):
+        if c.person_evidence and kind in self.PERSON and (
+                not_a_person(text, start, end)
+                or (not looks_like_person(text, start, end, tags, c.person_tokens)
+                    and not (c.labels and person_labelled(text, start, end))
+                    and self._person_share(text, tokens, start, end) < c.person_share)):
             return False
         if c.work_marks and kind in WORK_TYPES and not (
                 text[start - 1:start] == "《" and text[end:end + 1] == "》"
@@ -438,7 +460,9 @@ class TripleRules:
             return False
         if slot[0] in self.PERSON and slot[1] in self.PERSON and cue and (
                 _name_between(tags, s, o) or not re.search(cue, text[min(s[1], o[1]):
-                                                                      max(s[0], o[0])])):
+                                                                      max(s[0], o[0])])
+                or (t["predicate"] in SPOUSES
+                    and _OTHERS_SPOUSE.search(text[min(s[1], o[1]) + 1:max(s[0], o[0])]))):
             return False  # kin and spouses: the cue stands between them, no other name does
         if not (self._slot_ok(text, tokens, tags, slot[0], *s)
                 and self._slot_ok(text, tokens, tags, slot[1], *o)):

@@ -2,7 +2,7 @@ import pytest
 
 from wenmai.models.triple_rules import (RuleConfig, TripleRules, has_cue, has_date_shape,
                                         is_country, looks_like_person, nationality_linked,
-                                        person_labelled, snap_span, slot_types, work_labelled)
+                                        not_a_person, person_labelled, snap_span, slot_types, work_labelled)
 
 # our own sentences with hand-made POS tags (word, flag, start, end)
 
@@ -186,6 +186,27 @@ def test_spouses_need_the_cue_between_them_and_no_other_name(monkeypatch):
                                        _triple(text, "丙先生", "妻子", "乙女士"),
                                        _triple(text, "丁女士", "妻子", "乙女士")])
     assert kept == {("甲先生", "妻子", "乙女士")}
+
+
+def test_another_couple_is_not_a_couple_across(monkeypatch):
+    # 甲和夫人乙…为丙和夫人丁: 丙 is not tagged a name, yet 丁 is 丙's wife, not 乙's partner
+    text = "甲某和夫人乙某在大厅为丙国客人和夫人丁某举行仪式"
+    tags = _tags(("甲某", "nr"), ("和", "c"), ("夫人", "n"), ("乙某", "nr"), ("在", "p"),
+                 ("大厅", "n"), ("为", "p"), ("丙国", "n"), ("客人", "n"), ("和", "c"),
+                 ("夫人", "n"), ("丁某", "nr"), ("举行", "v"), ("仪式", "n"))
+    tokens = tuple(w for w, _, _, _ in tags)
+    monkeypatch.setattr("wenmai.models.triple_rules.pos_tags", lambda t: tags)
+    kept = _kept(TripleRules(SLOTS, RuleConfig()), text, tokens, [
+        _triple(text, "甲某", "妻子", "乙某"), _triple(text, "丁某", "妻子", "乙某"),
+        _triple(text, "乙某", "妻子", "丁某")])
+    assert kept == {("甲某", "妻子", "乙某")}
+
+
+def test_place_suffixes_and_country_endings_are_no_person():
+    assert not_a_person("法国吉伦特省确认", 2, 5)
+    assert not not_a_person("吉伦特省长表示", 0, 3)  # an office after a name
+    assert not_a_person("援刚果(金)医疗队", 0, 3)
+    assert not not_a_person("刚果总统表示", 0, 2) and not not_a_person("王某表示", 0, 2)
 
 
 def test_slot_types_read_the_schema(tmp_path):
