@@ -381,7 +381,8 @@ class TitleConstraint:
         midway, or a 《name》 left open, cut off the end (only the length limit can leave one), every run in its source's own spelling
         (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone"); a quote or bracket
         left open where the source closes it right there gets its closing mark
-        (采取“非法行动 -> 采取“非法行动”)."""
+        (采取“非法行动 -> 采取“非法行动”), and a closing mark with nothing opened before it is
+        dropped (活动周”特色阅读活动)."""
         while title and title[-1] not in SPAN_CHARS and self._copy(title)[1]:
             title = title[:-1]  # a word the length limit cut (…加力优 of 加力优化)
         tail = len(title)
@@ -392,10 +393,14 @@ class TitleConstraint:
         opened = title.rfind(BOOK_OPEN)
         if opened > 0 and opened > title.rfind(BOOK_CLOSE):  # a name the length limit cut
             title = title[:opened].rstrip(",:、 ")
-        for mark, close in _PAIRED:  # a quote or bracket the title ended in, closed as the source closes it
-            opened = title.rfind(mark)
+        for mark, close in _PAIRED:
+            opened = title.rfind(mark)  # a quote or bracket the title ended in, closed as the source closes it
             if opened >= 0 and opened > title.rfind(close) and title[opened:] + close in self._norm_source:
                 title += close
+            closed = title.find(close)  # a closing mark with nothing opened before it (活动周”特色…)
+            if (closed >= 0 and mark not in title[:closed]
+                    and not {title[closed - 1:closed], title[closed + 1:closed + 2]} <= SPAN_CHARS):
+                title = title[:closed] + title[closed + 1:]  # (not between two digits: 3)5)
         out, last = [], 0
         for start, end in runs(title):
             at = self._norm_source.find(title[start:end])

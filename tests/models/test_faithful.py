@@ -129,6 +129,8 @@ def test_a_quote_or_bracket_left_open_is_closed_where_the_source_closes_it():
     assert c.finish("某会(某联谊会") == "某会(某联谊会)"
     assert c.finish("某国继续采取“非法") == "某国继续采取“非法"  # the source goes on: no mark added
     assert c.finish("“非法和挑衅性行动”") == "“非法和挑衅性行动”"
+    assert c.finish("挑衅性行动”某会") == "挑衅性行动某会"  # nothing opened: the mark goes
+    assert TitleConstraint("表3)5项指标").finish("表3)5项") == "表3)5项"  # ... unless 3 and 5 would join
 
 
 def test_a_name_is_given_once():
