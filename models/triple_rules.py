@@ -91,7 +91,7 @@ _APPOSITION = "，,（(、 　"
 _APPOSITION_FLAGS = ("x", "m", "t", "q", "b", "a", "n", "eng")
 # a head of state or government, a minister or an envoy after a country: the title of the next
 # person in a list (X，韩国总统Y), not X's nationality
-_OFFICE = re.compile(r"(?:总统|副总统|总理|首相|国王|女王|王储|天皇|元首|领导人|主席|议长|外长|"
+_OFFICE = re.compile(r"(?:前|时任|现任)?(?:总统|副总统|总理|首相|国王|女王|王储|天皇|元首|领导人|主席|议长|外长|"
                      r"外交部长|国防部长|部长|大臣|大使|第.{1,3}世国王)")
 # a copula between a person and a nationality (X是一名冰岛籍足球运动员, X为美国著名歌手)
 _COPULA = re.compile(r"(?:是|为|系)(?:一[名位个])?")
@@ -344,13 +344,17 @@ def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
             return bool(cue and cue.group(0).strip())
         if not gap or gap[0] not in _APPOSITION or _SENTENCE_END & set(gap):
             return False
+        # the country opens the next item of a list, an office and its holder (X，韩国总统Y;
+        # X，意大利前总理Y), not X's own office (X，美国前总统，…)
+        end = next((i for i in range(o1, len(text)) if text[i] in _CLAUSE_PUNCT), len(text))
+        office = _OFFICE.match(text[o1:end])
+        if office and text[o1 + office.end():end].strip():
+            return False
         if _NATIONALITY_CUE.match(text[o1:o1 + 4]):
             return True
         # the apposition describes the person: no verb in it up to the clause's end either
-        # (not 法国的首都是巴黎，日本的首都是东京), and the country does not open the next item
-        # of a list with an office (X，韩国总统Y)
-        end = next((i for i in range(o1, len(text)) if text[i] in _CLAUSE_PUNCT), len(text))
-        return len(gap) <= max_gap and not _OFFICE.match(text[o1:end]) and all(
+        # (not 法国的首都是巴黎，日本的首都是东京)
+        return len(gap) <= max_gap and all(
             flag.startswith(_APPOSITION_FLAGS) or w in _GAP_WORDS
             for w, flag, a, b in tags if s1 < b and a < o0) and not any(
             flag.startswith("v") and flag != "vn" and w not in _GAP_WORDS

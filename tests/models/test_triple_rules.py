@@ -104,6 +104,9 @@ def test_labels_name_pen_names_and_works_without_marks():
     (COPULA, COPULA_TAGS, "王某", "冰岛", True),  # X是一名冰岛籍…
     (COPULA.replace("冰岛籍", "冰岛的"), COPULA_TAGS, "王某", "冰岛", False),  # no nationality cue
     (LIST, LIST_TAGS, "王某", "韩国", False),  # the country opens the next name's office
+    (LIST.replace("韩国总统", "韩国前总统"), LIST_TAGS, "王某", "韩国", False),  # a former one too
+    ("王某,韩国前总统,出席", _tags(("王某", "nr"), (",", "x"), ("韩国", "ns"), ("前", "f"),
+                              ("总统", "n"), (",", "x"), ("出席", "v")), "王某", "韩国", True),
 ])
 def test_nationality_link(text, tags, s, o, linked):
     si, oi = text.index(s), text.index(o)
