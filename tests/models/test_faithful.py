@@ -133,6 +133,14 @@ def test_a_quote_or_bracket_left_open_is_closed_where_the_source_closes_it():
     assert TitleConstraint("表3)5项指标").finish("表3)5项") == "表3)5项"  # ... unless 3 and 5 would join
 
 
+def test_a_time_word_the_title_ended_on_is_dropped():
+    c = TitleConstraint("载人飞行任务新闻发布会今天举行。某部门发言人当地时间今天表示")
+    assert c.finish("载人飞行任务新闻发布会今天") == "载人飞行任务新闻发布会"
+    assert c.finish("某部门发言人当地时间今天") == "某部门发言人"
+    assert c.finish("当地时间今天") == "当地时间今天"  # nothing else left: kept
+    assert c.finish("今天举行新闻发布会") == "今天举行新闻发布会"
+
+
 def test_a_name_is_given_once():
     c = TitleConstraint("今天的《大国工匠》讲述张某；本台播出《大国工匠》和《求是》文章")
     assert c.rule("《大国工匠》《")[0] == {"求"}  # the other name, not this one again
