@@ -233,13 +233,9 @@ class TypeFilter(_JiebaTags):
 
 def jieba_tags() -> Mapping[str, str]:
     """jieba's dictionary word -> part-of-speech tag (nr person, ns place, nt organisation)."""
-    import logging
+    from wenmai.text import dictionary_tags
 
-    import jieba
-    import jieba.posseg
-
-    jieba.setLogLevel(logging.WARNING)
-    return jieba.posseg.dt.word_tag_tab
+    return dictionary_tags()
 
 
 def _fallback_tokens(text: str) -> list[str]:

@@ -9,7 +9,6 @@ by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment.
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections import Counter
@@ -21,6 +20,7 @@ import numpy as np
 
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
+from wenmai.text import dictionary_tags
 from wenmai.types import RAW_LIMIT, DeadLetter, Doc
 
 DEAD_LETTER = "dead_letter"
@@ -83,17 +83,6 @@ _NOT_PROSE = re.compile(
 _FUNCTION_TAGS = re.compile(r"[rtdpcumqyoz]\w*|e|f|a|ad|ag")
 
 
-@functools.lru_cache(maxsize=1)
-def _dictionary_tags() -> dict:
-    """jieba's dictionary part-of-speech tags (word -> tag), read once per process."""
-    from wenmai.text import load_jieba
-
-    load_jieba()
-    import jieba.posseg
-
-    return jieba.posseg.dt.word_tag_tab
-
-
 def keyword_tokens(tokens: Sequence[str]) -> list[str]:
     """The tokens that may be keywords: not inside a URL, e-mail address or markup; at least two
     characters with a letter among them; not a number or a number with one unit character; not
@@ -106,7 +95,7 @@ def keyword_tokens(tokens: Sequence[str]) -> list[str]:
     blocked = np.zeros(len(text) + 1, dtype=bool)
     for m in _NOT_PROSE.finditer(text):
         blocked[m.start():m.end()] = True
-    tags = _dictionary_tags()
+    tags = dictionary_tags()
     out, pos = [], 0
     for token in tokens:
         start, pos = pos, pos + len(token)

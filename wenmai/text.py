@@ -54,6 +54,15 @@ def load_jieba():
     return jieba
 
 
+def dictionary_tags():
+    """jieba's dictionary word -> part-of-speech tag (nr person, ns place, nt organisation, r
+    pronoun, t time word, ...); words the dictionary lacks have none."""
+    load_jieba()
+    import jieba.posseg
+
+    return jieba.posseg.dt.word_tag_tab
+
+
 def segment(jieba, text: str) -> tuple[str, ...]:
     """jieba's precise mode; the tokens concatenate back to the text.
 
