@@ -33,9 +33,10 @@ from wenmai.models.checkpoint import CARD_FILE, CONFIG_FILE, read_config
 from wenmai.models.extractor import decode_spans, load_extractor
 from wenmai.models.vocab import pad_ids
 from wenmai.models.span_types import (NONE, PosFilter, TypeFilter, canonical_type,
-                                      fit_span_types, jieba_tags, slots_from_schema,
+                                      fit_span_types, slots_from_schema,
                                       span_features)
 from wenmai.models.triple_rules import RuleConfig, TripleRules, slot_types
+from wenmai.text import dictionary_tags
 
 __all__ = ["CalibrationConfig", "calibrate_extractor", "typed_spans", "pointer_tables",
            "count_table", "choose_thresholds"]
@@ -130,7 +131,7 @@ def fit_type_classifier(rows: Sequence[dict], max_len: int, cfg: CalibrationConf
     """The span type classifier from raw train-role rows {"text", "spo_list"}."""
     import jieba
 
-    tags, rng = jieba_tags(), random.Random(seed)
+    tags, rng = dictionary_tags(), random.Random(seed)
     feats, labels = [], []
     for r in rows:
         text = r["text"][:max_len]

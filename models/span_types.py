@@ -27,11 +27,10 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from wenmai.text import covering_tokens
+from wenmai.text import covering_tokens, dictionary_tags
 
 __all__ = ["NONE", "CANONICAL", "canonical_type", "allowed_types", "span_features",
            "SpanTypeClassifier", "fit_span_types", "load_span_types", "TypeFilter", "PosFilter",
-           "jieba_tags",
            "slots_from_schema", "SPAN_TYPES_FILE", "SPAN_TYPES_WEIGHTS"]
 
 NONE = "NONE"  # the class of spans that are not an entity of any schema type
@@ -196,7 +195,7 @@ class _JiebaTags:
     @property
     def tags(self) -> Mapping[str, str]:
         if self._tags is None:
-            self._tags = jieba_tags()
+            self._tags = dictionary_tags()
         return self._tags
 
 
@@ -230,12 +229,6 @@ class TypeFilter(_JiebaTags):
         shares = self.shares(text, tokens, triples)
         return [t for t, (a, b) in zip(triples, shares) if min(a, b) >= self.min_share]
 
-
-def jieba_tags() -> Mapping[str, str]:
-    """jieba's dictionary word -> part-of-speech tag (nr person, ns place, nt organisation)."""
-    from wenmai.text import dictionary_tags
-
-    return dictionary_tags()
 
 
 def _fallback_tokens(text: str) -> list[str]:

@@ -477,7 +477,7 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
     encoded = encode_texts(vocab, texts, max_len)
     only = [vocab.char_id(c) for c in (SOURCE_ONLY if source_only is None else source_only)]
     only = [i for i in only if i != UNK_ID]
-    rules = _title_constraints(texts, max_len, getattr(model, "banned_title_keys", ())) \
+    rules = _title_constraints(texts, getattr(model, "banned_title_keys", ())) \
         if faithful else None
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
     out: list[tuple[str, float]] = [("", 0.0)] * len(texts)
@@ -498,11 +498,13 @@ def generate_titles(model: Titler, vocab: "Vocab", texts: Sequence[str], beam_si
 def read_to_word_end(text: str, max_len: int) -> str:
     """What the titler reads of a text: its first `max_len` characters, ended before a word the
     cut would split (jieba), so a title cannot copy half a word (a rescue story titled 中学教
-    because the cut fell in 中学教|师); a text that is one long word keeps the plain cut.
+    because the cut fell in 中学教|师). A text that is one long word keeps the plain cut, less a
+    number or Latin run the cut splits ("1244万" cut to "124" is not copyable).
 
     Example: read_to_word_end("暴雨中中学教师转移学生", 6) == "暴雨中"."""
     if len(text) <= max_len:
         return text
+    from wenmai.models.faithful import SPAN_CHARS
     from wenmai.text import load_jieba, segment
 
     end = 0
@@ -510,23 +512,21 @@ def read_to_word_end(text: str, max_len: int) -> str:
         if end + len(word) > max_len:
             break
         end += len(word)
-    return text[:end] if end else text[:max_len]
+    if end:
+        return text[:end]
+    seen = text[:max_len]
+    if seen[-1] in SPAN_CHARS and text[max_len] in SPAN_CHARS:
+        seen = seen.rstrip("".join(SPAN_CHARS))
+    return seen
 
 
-def _title_constraints(texts: Sequence[str], max_len: int, banned: Sequence[str]) -> list:
-    """One `TitleConstraint` per text, over what the titler reads (the first `max_len`
-    characters; a run the cut splits is left out, so "1244万" cut to "124" is not copyable)."""
-    from wenmai.models.faithful import SPAN_CHARS, TitleConstraint
+def _title_constraints(texts: Sequence[str], banned: Sequence[str]) -> list:
+    """One `TitleConstraint` per text as the titler reads it (`read_to_word_end`)."""
+    from wenmai.models.faithful import TitleConstraint
     from wenmai.text import load_jieba, segment
 
     jieba = load_jieba()
-    out = []
-    for text in texts:
-        seen = text[:max_len]
-        if len(text) > max_len and seen and seen[-1] in SPAN_CHARS and text[max_len] in SPAN_CHARS:
-            seen = seen.rstrip("".join(SPAN_CHARS))
-        out.append(TitleConstraint(seen, segment(jieba, seen), banned))
-    return out
+    return [TitleConstraint(text, segment(jieba, text), banned) for text in texts]
 
 
 # --------------------------------------------------------------------------------------------------

@@ -376,12 +376,13 @@ class TripleRules:
         self._dictionary = None
 
     def _person_share(self, text: str, tokens: Sequence[str], start: int, end: int) -> float:
-        from wenmai.models.span_types import jieba_tags, span_features
+        from wenmai.models.span_types import span_features
+        from wenmai.text import dictionary_tags
 
         if self.classifier is None or "人物" not in self.classifier.index:
             return 0.0
         if self._dictionary is None:
-            self._dictionary = jieba_tags()
+            self._dictionary = dictionary_tags()
         p = self.classifier.proba([span_features(text, tokens, start, end, self._dictionary)])
         return float(p[0, self.classifier.index["人物"]])
 

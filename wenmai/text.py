@@ -13,6 +13,7 @@ Files are streamed record by record, so no file is ever held in memory whole.
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
 import logging
@@ -54,9 +55,11 @@ def load_jieba():
     return jieba
 
 
+@functools.lru_cache(maxsize=1)
 def dictionary_tags():
     """jieba's dictionary word -> part-of-speech tag (nr person, ns place, nt organisation, r
-    pronoun, t time word, ...); words the dictionary lacks have none."""
+    pronoun, t time word, ...); words the dictionary lacks have none. Read once per process
+    (the keywords ask for it once per document)."""
     load_jieba()
     import jieba.posseg
 

@@ -313,3 +313,4 @@ def test_the_titler_reads_to_the_end_of_a_word():
     assert read_to_word_end("暴雨中中学教师转移学生", 7) == "暴雨中中学教师"
     assert read_to_word_end("短讯", 10) == "短讯"
     assert read_to_word_end("中学教师", 3) == "中学教"  # one word: the plain cut
+    assert read_to_word_end("1244万人", 3) == ""  # ... less a number the cut splits (not 124)
