@@ -17,6 +17,10 @@ of two documents is (1 - w) * semantic cosine + w * lexical cosine. A run too sm
 gets zeros in the lexical part, so every run's vectors have the same length: encoder dim +
 `lexical_dims`. A document with any piece the encoder failed on goes to `errors` (never a
 vector from part of its text).
+
+A digest (a bulletin of unrelated items under their own headlines) is embedded as its first
+item (`lead_view`), the item its title names: the mean of all its items sat between topics, and
+the 138 bulletins among 1,000 news stories formed clusters of their own.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import EmbedConfig, InferenceConfig
+from wenmai.models.faithful import digest_lead
 from wenmai.pipelines.extract import slice_tokens, split_sentences
 from wenmai.pipelines.infer import DocInference, KeyedInference
 from wenmai.text import TokenOffsets
@@ -56,6 +61,25 @@ def document_pieces(text: str, tokens: Sequence[str], max_chars: int):
     offsets = TokenOffsets(tokens)
     return [(offset, piece, slice_tokens(offsets, offset, offset + len(piece)))
             for offset, piece in split_sentences(text, max_chars)]
+
+
+def lead_view(doc: Doc) -> Doc:
+    """What stands for a document in its vector and its cluster's keywords: a digest's first item
+    (text and the tokens inside it), any other document whole. `documents.text` keeps it all.
+
+    Example: lead_view(Doc(..., text="甲地新建水库投用 水库今天投用。 乙市…")).text
+             == "甲地新建水库投用 水库今天投用。 "
+    """
+    lead = digest_lead(doc.text)
+    if lead is None:
+        return doc
+    tokens, n = [], 0
+    for token in doc.tokens:
+        if n + len(token) > len(lead):
+            break
+        tokens.append(token)
+        n += len(token)
+    return doc.with_(text=doc.text[:n], tokens=tuple(tokens))
 
 
 def pool_pieces(pieces: Iterable[tuple[int, int, np.ndarray]]) -> np.ndarray:
@@ -197,6 +221,7 @@ class EncodeSentences(beam.PTransform):
 
     def expand(self, docs):
         embed, use_lexical = self._embed, self._embed.lexical_dims > 0
+        docs = docs | "DigestLead" >> beam.Map(lead_view)
         if not embed.sentence_pooling and not use_lexical:  # the first max_len characters only
             out = docs | "Encode" >> DocInference(self._handler, self._config)
             return {"embeddings": out["results"], "errors": out["errors"]}

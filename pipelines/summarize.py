@@ -20,6 +20,7 @@ import numpy as np
 
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
+from wenmai.pipelines.embed import lead_view
 from wenmai.text import dictionary_tags
 from wenmai.types import RAW_LIMIT, DeadLetter, Doc
 
@@ -190,7 +191,8 @@ class Keywords(beam.PTransform):
     Class-based TF-IDF (BERTopic's c-TF-IDF) over the run: a cluster's words are ranked by how
     often they occur in it against how often in the whole run, so what every story says (a
     broadcaster's name, a stock opener) sinks; a word in more than `keyword_max_df` of the
-    documents is never a keyword. Keyed by word, so no worker holds the run's vocabulary.
+    documents is never a keyword. Keyed by word, so no worker holds the run's vocabulary. A digest
+    counts with its first item's words, as its vector does (`embed.lead_view`).
     """
 
     def __init__(self, config: SegmentConfig):
@@ -200,7 +202,7 @@ class Keywords(beam.PTransform):
     def expand(self, members):
         config = self._config
         words = members | "KeywordTokens" >> beam.MapTuple(
-            lambda cluster_id, doc: (cluster_id, keyword_tokens(doc.tokens)))
+            lambda cluster_id, doc: (cluster_id, keyword_tokens(lead_view(doc).tokens)))
         counts = (words
                   | "PerClusterWord" >> beam.FlatMapTuple(
                       lambda c, ws: (((c, w), 1) for w in ws))

@@ -1,8 +1,11 @@
 """Title: `Doc` -> (doc_id, (title, score, title_source)), plus a summary for the manifest.
 
-Three routes, decided per document by `route`:
+Four routes, decided per document by `route`:
 - **own**: a document no longer than a title (`--title-min-chars`) is its own title
   (title_source "text", score null): no model call, so headline corpora do not pay for the titler;
+- **headline**: a digest (a bulletin of unrelated items, each under its own headline line:
+  `faithful.digest_headlines`) is titled by its first item's headline (title_source "text", score
+  null): it has no one subject, and a generated title mixed its items or titled one at random;
 - **untitled**: a document that is mostly not Chinese gets no title (its reason is counted in the
   manifest): the titler would invent strings for it;
 - **generated**: the rest run through `KeyedInference` like every model (length buckets,
@@ -19,23 +22,27 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
-from wenmai.models.faithful import titler_input, untitled_reason
+from wenmai.models.faithful import digest_headlines, titler_input, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
 from wenmai.types import Doc
 
-GENERATED, OWN = "generated", "text"
+GENERATED, OWN, HEADLINE = "generated", "text", "headline"
 
 
 def route(doc: Doc, min_chars: int) -> tuple[str, Optional[str]]:
-    """("own" | "untitled" | "generated", reason for untitled).
+    """("own" | "headline" | "untitled" | "generated", the title for own and headline, or the
+    reason for untitled).
 
-    Example: route(Doc(..., text="北京降温"), 32) == ("own", None);
+    Example: route(Doc(..., text="北京降温"), 32) == ("own", "北京降温");
     a line of English -> ("untitled", "not_chinese").
     """
     if len(doc.text) <= min_chars:
-        return "own", None
+        return "own", doc.text
     reason = untitled_reason(doc.text)
-    return ("untitled", reason) if reason else ("generated", None)
+    if reason:
+        return "untitled", reason
+    headlines = digest_headlines(doc.text)
+    return ("headline", headlines[0]) if headlines else ("generated", None)
 
 
 class RouteFn(beam.DoFn):
@@ -43,17 +50,18 @@ class RouteFn(beam.DoFn):
         self._min_chars = min_chars
 
     def process(self, doc: Doc):
-        where, reason = route(doc, self._min_chars)
-        if where == "own":
-            yield beam.pvalue.TaggedOutput("own", (doc.doc_id, (doc.text, None, OWN)))
+        where, what = route(doc, self._min_chars)
+        if where in ("own", "headline"):  # the document's own words; title_source "text"
+            yield beam.pvalue.TaggedOutput(where, (doc.doc_id, (what, None, OWN)))
         elif where == "untitled":
-            yield beam.pvalue.TaggedOutput("untitled", reason)
+            yield beam.pvalue.TaggedOutput("untitled", what)
         else:
             yield doc.with_(text=titler_input(doc.text))  # what the titler reads, not the text kept
 
 
 class TitleSummary(beam.CombineFn):
-    """Route tags -> {"generated", "own", "untitled": {reason: n}} counts for the manifest."""
+    """Route tags -> {"generated", "own", "headline", "untitled": {reason: n}} counts for the
+    manifest."""
 
     def create_accumulator(self):
         return {}
@@ -70,7 +78,8 @@ class TitleSummary(beam.CombineFn):
 
     def extract_output(self, acc):
         untitled = {k.split(":", 1)[1]: v for k, v in sorted(acc.items()) if k.startswith("untitled:")}
-        return {"generated": acc.get(GENERATED, 0), "own": acc.get(OWN, 0), "untitled": untitled}
+        return {"generated": acc.get(GENERATED, 0), "own": acc.get(OWN, 0),
+                "headline": acc.get(HEADLINE, 0), "untitled": untitled}
 
 
 def _with_summary(failures: dict, summary: dict) -> dict:
@@ -79,7 +88,7 @@ def _with_summary(failures: dict, summary: dict) -> dict:
 
 class Title(beam.PTransform):
     """Docs -> `titles` (doc_id, (title, score, title_source)) and `stats` ("title", {"failed",
-    "reasons", "generated", "own", "untitled"})."""
+    "reasons", "generated", "own", "headline", "untitled"})."""
 
     def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig(),
                  min_chars: int = 32):
@@ -90,13 +99,14 @@ class Title(beam.PTransform):
 
     def expand(self, docs):
         routed = docs | "Route" >> beam.ParDo(RouteFn(self._min_chars)).with_outputs(
-            "own", "untitled", main="generate")
+            "own", "headline", "untitled", main="generate")
         out = routed.generate | "Generate" >> DocInference(self._handler, self._config)
         generated = out["results"] | "MarkGenerated" >> beam.MapTuple(
             lambda doc_id, result: (doc_id, (result[0], result[1], GENERATED)))
-        titles = (generated, routed.own) | "AllTitles" >> beam.Flatten()
+        titles = (generated, routed.own, routed.headline) | "AllTitles" >> beam.Flatten()
         tags = ((routed.generate | "TagGenerated" >> beam.Map(lambda _: GENERATED)),
                 (routed.own | "TagOwn" >> beam.Map(lambda _: OWN)),
+                (routed.headline | "TagHeadline" >> beam.Map(lambda _: HEADLINE)),
                 (routed.untitled | "TagUntitled" >> beam.Map(lambda r: f"untitled:{r}")))
         summary = tags | "AllTags" >> beam.Flatten() | "Summarize" >> beam.CombineGlobally(
             TitleSummary())

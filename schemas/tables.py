@@ -27,8 +27,9 @@ DOCUMENTS = pa.schema([
     _field("duplicate_of", pa.string(), "doc_id of the first identical document, if any", nullable=True),
     _field("title", pa.string(), "generated title (null until the titler runs)", nullable=True),
     _field("title_score", pa.float32(), "titler log-probability per character", nullable=True),
-    _field("title_source", pa.string(), "generated (by the titler) or text (a document no longer "
-           "than a title is its own); null where title is null", nullable=True),
+    _field("title_source", pa.string(), "generated (by the titler) or text (the document's own "
+           "words: a document no longer than a title is its own, a digest of headed items takes its "
+           "first headline); null where title is null", nullable=True),
     _field("embedding", pa.list_(pa.float32()), "L2-normalised sentence embedding"),
     _field("cluster_id", pa.int64(), "InfoMap community (clusters.cluster_id)"),
     *DOCUMENT_TOPIC_FIELDS,  # topic_id, first_run_date, previous_duplicate_* (schemas/topics.py)

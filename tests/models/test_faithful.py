@@ -4,7 +4,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wenmai.models.faithful import (TitleConstraint, chinese_share, has_names, is_series_label,
+from wenmai.models.faithful import (TitleConstraint, chinese_share, digest_headlines, digest_lead,
+                                    has_names,
+                                    is_series_label,
                                     names_faithful, novel_char_share, number_faithful,
                                     number_strings, runs, series_share, strip_opener, title_key,
                                     titler_input, untitled_reason)
@@ -62,6 +64,31 @@ def test_openers_and_languages():
     link = "本台播发快评。[查看原文](https://tv.example.com/2026/03/30/VIDEtrocowjwglSMCYW.shtml)"
     assert untitled_reason(link) is None  # a link's letters do not make a story foreign
     assert titler_input("央视网消息：" + link) == "本台播发快评。"
+
+
+def test_digest_headlines():
+    items = ["甲地新建水库投用 水库今天正式投用，可蓄水两亿立方米。", "乙市出台育儿补贴 补贴每月发放。",
+             "丙省春播过半 春播进度快于去年同期。"]
+    opener = "央视网消息(新闻联播): "
+    assert digest_headlines(opener + " ".join(items)) == ["甲地新建水库投用", "乙市出台育儿补贴",
+                                                          "丙省春播过半"]
+    assert digest_headlines(opener + " ".join(items[:2])) == []  # two items: not a bulletin
+    # a story that opens with a sentence is no digest, whatever headline-like lines follow
+    assert digest_headlines("今天召开会议。 " + " ".join(items)) == []
+    # a line break inside a sentence is no headline: the next line carries on the sentence ...
+    assert digest_headlines("中非论坛今天隆重开幕 。 " + " ".join(items)) == []
+    # ... or the number it split ("李克强1 8日"), or a book title left open
+    assert digest_headlines("国务院总理李克强1 8日会见来宾。 " + " ".join(items)) == []
+    assert digest_headlines("人民日报发表《忠实履行职责 充分发挥作用》评论员文章。 " + " ".join(items)) == []
+    # a programme rubric is not a headline, nor is a reporter's byline
+    assert digest_headlines("国内联播快讯 " + " ".join(items))[0] == "甲地新建水库投用"
+    assert digest_headlines("本台记者 张三 会议今天召开。 " + " ".join(items)) == []
+    # the first item, opener included, is what the headline title names
+    assert digest_lead(opener + " ".join(items)) == opener + items[0] + " "
+    assert digest_lead("今天召开会议。") is None
+    # a headline may hold a space ("俄称打击乌军港口 乌称袭击俄军集结区")
+    assert digest_headlines("俄称打击乌军港口 乌称袭击俄军集结区 俄国防部8日称，打击了港口。 "
+                            + " ".join(items))[0] == "俄称打击乌军港口 乌称袭击俄军集结区"
 
 
 def test_constraint_rules():

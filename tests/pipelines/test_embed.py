@@ -113,3 +113,29 @@ def test_a_document_with_one_failed_piece_gets_no_vector():
         assert_that((errors | "E" >> beam.Map(lambda d: ("e", d)),
                      vectors | "V" >> beam.Map(lambda d: ("v", d))) | beam.Flatten(),
                     only_in_errors)
+
+
+DIGEST = ("央视网消息(新闻联播): 甲地新建水库投用 水库今天正式投用,可蓄水两亿立方米。 "
+          "乙市出台育儿补贴 补贴每月发放。 丙省春播过半 春播进度快于去年同期。")
+
+
+def test_a_digest_is_embedded_as_its_first_item():
+    """The bulletin's vector is its first item's (what its title names), not the mean of all."""
+    from wenmai.pipelines.embed import lead_view
+    from wenmai.text import load_jieba, segment
+
+    digest = Doc("digest", "s", 0, DIGEST, tokens=segment(load_jieba(), DIGEST))
+    lead = lead_view(digest)
+    assert lead.text == "央视网消息(新闻联播): 甲地新建水库投用 水库今天正式投用,可蓄水两亿立方米。 "
+    assert "".join(lead.tokens) == lead.text and DIGEST.startswith(lead.text)
+    story = Doc("story", "s", 1, "北京今日降温降雪。", tokens=("北京", "今日", "降温", "降雪", "。"))
+    assert lead_view(story) is story
+    handler = FakeEncoderHandler()
+    expected = pool_pieces([(o, len(p), handler._vector(p))
+                            for o, p, _ in document_pieces(lead.text, lead.tokens, 128)])
+    with TestPipeline() as p:
+        out = p | beam.Create([digest]) | EncodeSentences(handler, InferenceConfig(),
+                                                          EmbedConfig(lexical_dims=0))
+        assert_that(out["embeddings"] | beam.MapTuple(
+            lambda d, v: (d, bool(np.allclose(v, expected, atol=1e-6)))),
+            equal_to([("digest", True)]))

@@ -70,6 +70,21 @@ def test_keywords_transform_equals_the_in_memory_ranking():
         assert_that(out, equal_to(sorted(expected.items())))
 
 
+def test_a_digest_gives_its_cluster_only_its_first_items_words():
+    from wenmai.text import load_jieba, segment
+
+    text = ("甲地新建水库投用 水库今天正式投用,可蓄水两亿立方米。 乙市出台育儿补贴 补贴每月发放。 "
+            "丙省春播过半 春播进度快于去年同期。")
+    digest = Doc("d", "s", 0, text, tokens=segment(load_jieba(), text))
+    story = Doc("s", "s", 1, "水库蓄水发电。", tokens=("水库", "蓄水", "发电", "。"))
+    with TestPipeline() as p:
+        out = (p | beam.Create([(0, digest), (0, story)])
+               | Keywords(SegmentConfig(max_keywords=20, keyword_max_df=1.0)))
+        assert_that(out | beam.MapTuple(lambda c, words: (
+            "水库" in words, any(w in words for w in ("补贴", "春播", "育儿")))),
+            equal_to([(True, False)]))
+
+
 def test_representative_is_nearest_the_mean_then_original():
     a, b = Doc("a", "s", 0, "x"), Doc("b", "s", 1, "x", duplicate_of="a")
     c = Doc("c", "s", 2, "y")

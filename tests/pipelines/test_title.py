@@ -28,7 +28,8 @@ def test_titles_keyed_by_doc_id_and_failures_counted():
         assert_that(out["titles"] | beam.Filter(lambda kv: kv[0] == "d1"),
                     equal_to([("d1", ("北京明天", -1.0, "generated"))]), label="titles")
         assert_that(out["stats"], equal_to([("title", {"failed": 0, "reasons": [], "generated": 5,
-                                                       "own": 0, "untitled": {}})]), label="stats")
+                                                       "own": 0, "headline": 0, "untitled": {}})]),
+                    label="stats")
 
 
 def test_short_documents_are_their_own_titles_and_foreign_ones_get_none():
@@ -43,5 +44,21 @@ def test_short_documents_are_their_own_titles_and_foreign_ones_get_none():
                                              ("news", ("北京明天起大", -1.0, "generated"))]),
                     label="titles")
         assert_that(out["stats"], equal_to([("title", {
-            "failed": 0, "reasons": [], "generated": 1, "own": 1,
+            "failed": 0, "reasons": [], "generated": 1, "own": 1, "headline": 0,
             "untitled": {"not_chinese": 1}})]), label="stats")
+
+
+DIGEST = ("央视网消息（新闻联播）：\n甲地新建水库投用\n水库今天正式投用，可蓄水两亿立方米。\n"
+          "乙市出台育儿补贴\n补贴每月发放，覆盖全市家庭。\n丙省春播过半\n春播进度快于去年同期。")
+
+
+def test_a_digest_is_titled_by_its_first_headline_without_the_titler():
+    from wenmai.text import normalize_text
+    docs = [Doc("digest", "s", 1, normalize_text(DIGEST))]
+    with TestPipeline() as p:
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), min_chars=10)
+        assert_that(out["titles"], equal_to([("digest", ("甲地新建水库投用", None, "text"))]),
+                    label="titles")
+        assert_that(out["stats"], equal_to([("title", {
+            "failed": 0, "reasons": [], "generated": 0, "own": 0, "headline": 1,
+            "untitled": {}})]), label="stats")
