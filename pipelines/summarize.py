@@ -4,7 +4,7 @@ Joins them on doc_id (one CoGroupByKey; keywords add shuffles keyed by word). A 
 failed goes to `dead_letter` with the inference error, so records read still equal documents
 written plus dead letters. Each cluster gets its size, its representative (the member nearest
 the cluster's mean embedding; ties by doc_id, originals before duplicates), a title (the representative's
-generated title, else its text cut to `TITLE_CHARS`) and keywords ranked against the whole run
+title, else `text_title` of its text) and keywords ranked against the whole run
 by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment.
 """
 from __future__ import annotations
@@ -19,13 +19,14 @@ import apache_beam as beam
 import numpy as np
 
 from wenmai.config import SegmentConfig
+from wenmai.models.faithful import digest_headlines, titler_input
 from wenmai.pipelines.cluster import Assignment
 from wenmai.pipelines.embed import lead_view
 from wenmai.text import dictionary_tags
 from wenmai.types import RAW_LIMIT, DeadLetter, Doc
 
 DEAD_LETTER = "dead_letter"
-TITLE_CHARS = 40
+TITLE_CHARS = 64  # at most, in a title taken from a text (`text_title`)
 TIE = 1e-5  # members whose closeness to their cluster's mean differs by less tie (ids decide)
 
 
@@ -258,13 +259,37 @@ def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
     return members[best][1]
 
 
+_SENTENCE_END = re.compile(r"[。!?！？]")
+_CLAUSE_END = re.compile(r"[，,；;:：]")
+
+
+def text_title(text: str) -> str:
+    """A cluster title from a representative without a title (titles off, or its batch failed):
+    a digest's first headline, else the first sentence of the text without the outlet's opener or
+    links, cut after its last whole clause within `TITLE_CHARS` (hard-cut only when its first
+    clause is longer). Never the stock opener (央视网消息(新闻联播):…), never a word cut in two at
+    a clause's end.
+
+    Example: text_title("央视网消息: 北京今天降温，最低气温零下五度。明天回暖。") == "北京今天降温，最低气温零下五度"
+    """
+    headlines = digest_headlines(text)
+    if headlines:
+        return headlines[0]
+    body = titler_input(text) or text
+    sentence = _SENTENCE_END.split(body, maxsplit=1)[0].strip() or body
+    if len(sentence) <= TITLE_CHARS:
+        return sentence
+    cut = [m.start() for m in _CLAUSE_END.finditer(sentence, 0, TITLE_CHARS + 1)]
+    return sentence[:cut[-1]] if cut and cut[-1] > 0 else sentence[:TITLE_CHARS]
+
+
 def cluster_row(cluster_id: int, members) -> dict:
     """A cluster's members -> its row, keywords still empty (`fill_keywords` adds them)."""
     members = list(members)
     rep = representative(members)
     return {
         "cluster_id": cluster_id, "size": len(members), "representative_doc_id": rep.doc_id,
-        "title": rep.metadata.get("title") or rep.text[:TITLE_CHARS], "keywords": [],
+        "title": rep.metadata.get("title") or text_title(rep.text), "keywords": [],
         "flow": float(sum(flow for flow, _, _ in members)),
     }
 

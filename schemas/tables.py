@@ -57,7 +57,8 @@ CLUSTERS = pa.schema([
     _field("cluster_id", pa.int64(), "community id (0 = largest)"),
     _field("size", pa.int64(), "documents in the cluster"),
     _field("representative_doc_id", pa.string(), "document with the most flow (or the only one)"),
-    _field("title", pa.string(), "the representative document's title or text", nullable=True),
+    _field("title", pa.string(), "the representative document's title, or without one its first "
+           "sentence (no outlet opener, at most 64 characters of whole clauses)", nullable=True),
     _field("keywords", pa.list_(pa.string()), "jieba TF-IDF keywords over the cluster's documents"),
     _field("flow", pa.float64(), "InfoMap stationary flow of the module (sums to 1 over clusters)"),
 ])

@@ -8,8 +8,8 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
-from wenmai.pipelines.summarize import (Keywords, Summarize, cluster_keywords, ctfidf, join_document,
-                                        keyword_tokens, representative)
+from wenmai.pipelines.summarize import (TITLE_CHARS, Keywords, Summarize, cluster_keywords, ctfidf,
+                                        join_document, keyword_tokens, representative, text_title)
 from wenmai.types import DeadLetter, Doc
 
 
@@ -83,6 +83,20 @@ def test_a_digest_gives_its_cluster_only_its_first_items_words():
         assert_that(out | beam.MapTuple(lambda c, words: (
             "水库" in words, any(w in words for w in ("补贴", "春播", "育儿")))),
             equal_to([(True, False)]))
+
+
+def test_a_title_from_text_is_a_whole_first_sentence_without_the_opener():
+    assert text_title("央视网消息(新闻联播): 北京今天降温，最低气温零下五度。明天回暖。") == \
+        "北京今天降温，最低气温零下五度"
+    # a digest: its first headline
+    assert text_title("央视网消息: 甲地新建水库投用 水库今天投用。 乙市出台育儿补贴 补贴每月发放。 "
+                      "丙省春播过半 春播进度快于去年。") == "甲地新建水库投用"
+    # a long sentence ends after its last whole clause within the limit
+    clause = "各地" + "农" * 20 + "忙"
+    long = "，".join([clause] * 5) + "。"
+    assert text_title(long) == "，".join([clause] * (TITLE_CHARS // (len(clause) + 1)))
+    assert len(text_title("农" * 100)) == TITLE_CHARS  # one clause longer than the limit: cut
+    assert text_title("北京降温") == "北京降温"
 
 
 def test_representative_is_nearest_the_mean_then_original():
