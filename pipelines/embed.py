@@ -73,6 +73,8 @@ def lead_view(doc: Doc) -> Doc:
     lead = digest_lead(doc.text)
     if lead is None:
         return doc
+    if sum(map(len, doc.tokens)) != len(doc.text):  # not segmented here: the text alone
+        return doc.with_(text=lead, tokens=())
     tokens, n = [], 0
     for token in doc.tokens:
         if n + len(token) > len(lead):

@@ -128,6 +128,8 @@ def test_a_digest_is_embedded_as_its_first_item():
     lead = lead_view(digest)
     assert lead.text == "央视网消息(新闻联播): 甲地新建水库投用 水库今天正式投用,可蓄水两亿立方米。 "
     assert "".join(lead.tokens) == lead.text and DIGEST.startswith(lead.text)
+    # without its words (never segmented) the first item is still read, never nothing
+    assert lead_view(digest.with_(tokens=())).text == lead.text
     story = Doc("story", "s", 1, "北京今日降温降雪。", tokens=("北京", "今日", "降温", "降雪", "。"))
     assert lead_view(story) is story
     handler = FakeEncoderHandler()
