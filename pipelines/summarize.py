@@ -260,7 +260,7 @@ def representative(members: list[tuple[float, Doc, np.ndarray]]) -> Doc:
 
 
 _SENTENCE_END = re.compile(r"[。!?！？]")
-_CLAUSE_END = re.compile(r"[，,；;:：]")
+_CLAUSE_END = re.compile(r"[，；;：]|(?<!\d)[,:]|[,:](?!\d)")  # never inside 51,234 or 10:30
 
 
 def text_title(text: str) -> str:

@@ -83,9 +83,22 @@ def test_digest_headlines():
     # a programme rubric is not a headline, nor is a reporter's byline
     assert digest_headlines("国内联播快讯 " + " ".join(items))[0] == "甲地新建水库投用"
     assert digest_headlines("本台记者 张三 会议今天召开。 " + " ".join(items)) == []
+    # a dateline, a numbered section, numbers and Latin words set off by spaces are no headlines
+    assert digest_headlines("新华社北京3月5日电 国务院今天开会，部署工作。 坚持创新驱动发展 报告提出，要加快。 "
+                            "推动消费持续回升 报告指出，要提振。 扩大高水平对外开放 报告说，要开放。") == []
+    assert digest_headlines("乡村振兴的新路径 竹林经济焕发活力。 一、竹产业链不断延伸 竹子加工成新品。 "
+                            "二、竹林碳汇交易破题 碳汇卖出好价。 三、村民收入稳步增长 人均增收。") == []
+    assert digest_headlines("苹果公司 9 日发布 iPhone 16 系列新品，售价不变。 该系列搭载 A18 芯片，性能提升。 "
+                            "分析师认为 新品将带动 第四季度 销量，反应积极。") == []
+    # an item may end in …… (NFKC: ......)
+    assert digest_headlines(opener + "甲地新建水库投用 水库今天投用...... " + " ".join(items[1:])
+                            )[:2] == ["甲地新建水库投用", "乙市出台育儿补贴"]
     # the first item, opener included, is what the headline title names
     assert digest_lead(opener + " ".join(items)) == opener + items[0] + " "
     assert digest_lead("今天召开会议。") is None
+    # the second headline's line, not an earlier mention of its words
+    mention = opener + "甲地新建水库投用 水库投用，乙市出台育儿补贴的消息也传来。 " + " ".join(items[1:])
+    assert digest_lead(mention).endswith("消息也传来。 ")
     # a headline may hold a space ("俄称打击乌军港口 乌称袭击俄军集结区")
     assert digest_headlines("俄称打击乌军港口 乌称袭击俄军集结区 俄国防部8日称，打击了港口。 "
                             + " ".join(items))[0] == "俄称打击乌军港口 乌称袭击俄军集结区"

@@ -97,6 +97,9 @@ def test_a_title_from_text_is_a_whole_first_sentence_without_the_opener():
     assert text_title(long) == "，".join([clause] * (TITLE_CHARS // (len(clause) + 1)))
     assert len(text_title("农" * 100)) == TITLE_CHARS  # one clause longer than the limit: cut
     assert text_title("北京降温") == "北京降温"
+    # a comma or colon inside a number is no clause end (51,234; 10:30)
+    number = "统计显示" + "农" * 40 + "利润总额51,234亿元同比增长" + "农" * 20
+    assert text_title(number) == number[:TITLE_CHARS]
 
 
 def test_representative_is_nearest_the_mean_then_original():
