@@ -373,7 +373,6 @@ class TripleRules:
         self.slots = dict(slots)
         self.config = config
         self.classifier = classifier  # a SpanTypeClassifier, or None: POS evidence only
-        self._dictionary = None
 
     def _person_share(self, text: str, tokens: Sequence[str], start: int, end: int) -> float:
         from wenmai.models.span_types import span_features
@@ -381,9 +380,7 @@ class TripleRules:
 
         if self.classifier is None or "人物" not in self.classifier.index:
             return 0.0
-        if self._dictionary is None:
-            self._dictionary = dictionary_tags()
-        p = self.classifier.proba([span_features(text, tokens, start, end, self._dictionary)])
+        p = self.classifier.proba([span_features(text, tokens, start, end, dictionary_tags())])
         return float(p[0, self.classifier.index["人物"]])
 
     def _needs_pos(self) -> bool:
