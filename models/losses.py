@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["AMSoftmaxInBatchLoss", "AngularMarginInBatchLoss", "NormalizedSoftmaxInBatchLoss",
-           "ContrastiveInBatchLoss", "LOSSES", "embed_jointly"]
+           "ContrastiveInBatchLoss", "AMSoftmaxCoSENTLoss", "cosent", "LOSSES", "embed_jointly"]
 
 
 def embed_jointly(model: nn.Module, features: Sequence[dict]) -> list[torch.Tensor]:
@@ -100,8 +100,12 @@ class AMSoftmaxInBatchLoss(nn.Module):
         return cos - self.margin * eye
 
     def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
-        a, p, *negs = self.embed(features)
-        # a: (B, D) anchors, p: (B, D) positives, negs: each (N, D)
+        return self.classify(*self.embed(features), labels=labels)
+
+    def classify(self, a: torch.Tensor, p: torch.Tensor, *negs: torch.Tensor,
+                 labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The AM-Softmax loss of embedded columns: a (B, D) anchors, p (B, D) positives, negs
+        each (N, D)."""
         B = a.size(0)
         target = torch.arange(B, device=a.device)
         eye = torch.eye(B, dtype=torch.bool, device=a.device)  # (B, B)
@@ -146,6 +150,51 @@ class NormalizedSoftmaxInBatchLoss(AMSoftmaxInBatchLoss):
         return cos
 
 
+def cosent(positive: torch.Tensor, negative: torch.Tensor, scale: float = 20.0) -> torch.Tensor:
+    """CoSENT's ranking loss over pairs: every positive pair's cosine above every negative's.
+
+        loss = log(1 + Σ_{i, j} e^{s (cos_neg_j - cos_pos_i)})
+
+    positive: (P,) cosines of paraphrase pairs; negative: (N,) cosines of non-paraphrases.
+    Example: cosent(torch.tensor([0.9]), torch.tensor([0.1]), 20.0) == log(1 + e^-16).
+    """
+    gaps = (negative.unsqueeze(0) - positive.unsqueeze(1)).reshape(-1) * scale  # (P * N,)
+    return torch.logsumexp(torch.cat([gaps.new_zeros(1), gaps]), dim=0)
+
+
+class AMSoftmaxCoSENTLoss(AMSoftmaxInBatchLoss):
+    """AM-Softmax over in-batch classes plus `weight` x CoSENT over the batch's labelled pairs.
+
+    AM-Softmax ranks each anchor's own candidates, so a cosine means nothing across anchors; a
+    similarity file is scored by ranking *all* its pairs by cosine (Spearman, one threshold for
+    accuracy). CoSENT asks exactly that of the batch: the B pairs (a_i, p_i) are positives and
+    the B pairs (a_i, n_i) of each hard-negative column (a labelled non-paraphrase of the anchor
+    where there is one) negatives, and every positive cosine should exceed every negative one.
+    Same inputs as `AMSoftmaxInBatchLoss`, which needs at least one hard-negative column here.
+
+    Reference: Su Jianlin, "CoSENT（一）：比Sentence-BERT更有效的句向量方案",
+    https://kexue.fm/archives/8847 (scale 20 there).
+    """
+
+    def __init__(self, model: nn.Module, scale: float = 30.0, margin: float = 0.2,
+                 cosent_scale: float = 20.0, weight: float = 1.0, **kwargs):
+        super().__init__(model, scale=scale, margin=margin, **kwargs)
+        self.cosent_scale = cosent_scale
+        self.weight = weight
+
+    def get_config_dict(self) -> dict:
+        return {**super().get_config_dict(), "cosent_scale": self.cosent_scale,
+                "weight": self.weight}
+
+    def forward(self, features: Sequence[dict], labels: Optional[torch.Tensor] = None) -> torch.Tensor:
+        a, p, *negs = self.embed(features)
+        assert negs, "CoSENT needs a hard-negative column (--hard-negatives)"
+        positive = (a * p).sum(-1)  # (B,)
+        negative = torch.cat([(a * n).sum(-1) for n in negs])  # (B * columns,)
+        return (self.classify(a, p, *negs, labels=labels)
+                + self.weight * cosent(positive, negative, self.cosent_scale))
+
+
 class ContrastiveInBatchLoss(nn.Module):
     """The pairwise contrastive loss (Hadsell et al. 2006) with in-batch negatives: no softmax.
 
@@ -186,4 +235,5 @@ class ContrastiveInBatchLoss(nn.Module):
 
 # `wenmai train encoder --loss NAME`
 LOSSES = {"amsoftmax": AMSoftmaxInBatchLoss, "angular": AngularMarginInBatchLoss,
-          "softmax": NormalizedSoftmaxInBatchLoss, "contrastive": ContrastiveInBatchLoss}
+          "softmax": NormalizedSoftmaxInBatchLoss, "contrastive": ContrastiveInBatchLoss,
+          "amsoftmax_cosent": AMSoftmaxCoSENTLoss}

@@ -89,7 +89,7 @@ class EncoderTrainConfig:
     # (models/infomax.py) on --corpus (any files the pipeline reads), else on the train files'
     # sentences; the held-out slice is only reported, never used to pick an epoch.
     objective: str = "amsoftmax"
-    loss: str = "amsoftmax"  # amsoftmax | angular | softmax | contrastive (models/losses.py)
+    loss: str = "amsoftmax"  # amsoftmax | angular | softmax | contrastive | amsoftmax_cosent (models/losses.py)
     corpus: tuple[str, ...] = ()  # infomax: globs of .txt/.jsonl/.parquet(.gz) to train on
     corpus_max_texts: int = 200_000  # infomax: read at most this many texts of them
     infomax_alpha: float = 0.5  # global term weight

@@ -115,8 +115,9 @@ def test_every_loss_prefers_aligned_pairs_and_backpropagates(name):
     model = Normalize()
     loss_fn = LOSSES[name](model, joint_forward=False)
     a = _unit([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    aligned = loss_fn([a, _unit([[1, 0.1, 0], [0, 1, 0.1], [0.1, 0, 1]])])
-    crossed = loss_fn([a, _unit([[0, 1, 0], [0, 0, 1], [1, 0, 0]])])
+    n = _unit([[0, 0.2, 1], [1, 0, 0.2], [0.2, 1, 0]])  # a hard-negative column (CoSENT needs one)
+    aligned = loss_fn([a, _unit([[1, 0.1, 0], [0, 1, 0.1], [0.1, 0, 1]]), n])
+    crossed = loss_fn([a, _unit([[0, 1, 0], [0, 0, 1], [1, 0, 0]]), n])
     assert aligned.dim() == 0 and aligned < crossed
     crossed.backward()
     assert model.w.grad is not None
@@ -149,3 +150,45 @@ def test_contrastive_is_zero_when_positives_match_and_negatives_are_beyond_the_m
     assert loss([close, close]).item() == pytest.approx(0.3 ** 2, abs=1e-5)
     # the same pair marked as one group is not a negative
     assert loss([close, close], torch.tensor([0, 0])).item() == pytest.approx(0.0, abs=1e-6)
+
+
+# --- CoSENT (issue 16): every positive pair's cosine above every negative pair's ----------------
+
+from wenmai.models.losses import AMSoftmaxCoSENTLoss, cosent  # noqa: E402
+
+
+def test_cosent_matches_the_formula():
+    pos, neg = torch.tensor([0.9, 0.5]), torch.tensor([0.6, 0.1])
+    gaps = [n - p for p in (0.9, 0.5) for n in (0.6, 0.1)]
+    expected = math.log(1 + sum(math.exp(20 * g) for g in gaps))
+    assert cosent(pos, neg, 20.0).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_cosent_asks_for_one_order_across_anchors_where_am_softmax_does_not():
+    """Each anchor ranks its own positive above its own negative in both batches, so AM-Softmax
+    with a hard-negative column barely tells them apart; CoSENT charges the batch where one
+    anchor's negative pair (cos 0.8) outranks the other anchor's positive pair (cos 0.6)."""
+    model = Normalize()
+    a = _unit([[1, 0, 0, 0], [0, 0, 1, 0]])
+
+    def toward(anchor, other, c):  # a unit vector at cosine c to `anchor`, in the `other` plane
+        return [x * c + y * math.sqrt(1 - c * c) for x, y in zip(anchor, other)]
+
+    def batch(pos_cos, neg_cos):
+        p = _unit([toward([1, 0, 0, 0], [0, 1, 0, 0], pos_cos[0]),
+                   toward([0, 0, 1, 0], [0, 0, 0, 1], pos_cos[1])])
+        n = _unit([toward([1, 0, 0, 0], [0, -1, 0, 0], neg_cos[0]),
+                   toward([0, 0, 1, 0], [0, 0, 0, -1], neg_cos[1])])
+        return [a, p, n]
+
+    ordered, crossed = batch((0.95, 0.6), (0.3, 0.2)), batch((0.95, 0.6), (0.8, 0.2))
+    combined = AMSoftmaxCoSENTLoss(model, weight=1.0, joint_forward=False)
+    am = AMSoftmaxInBatchLoss(model, joint_forward=False)
+    extra = [combined(b) - am(b) for b in (ordered, crossed)]  # the CoSENT term of each batch
+    assert extra[1] > extra[0] + 1.0  # 0.8 > 0.6 across anchors costs ~ 20 * 0.2 = 4
+    for b, term in zip((ordered, crossed), extra):
+        positive = (b[0]["x"] * b[1]["x"]).sum(-1)
+        negative = (b[0]["x"] * b[2]["x"]).sum(-1)
+        assert term.item() == pytest.approx(cosent(positive, negative).item(), rel=1e-5)
+    with pytest.raises(AssertionError, match="hard-negative"):
+        combined(ordered[:2])
