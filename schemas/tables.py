@@ -25,12 +25,14 @@ DOCUMENTS = pa.schema([
     _field("n_chars", pa.int32(), "characters in text"),
     _field("truncated", pa.bool_(), "text was cut to the configured maximum length"),
     _field("duplicate_of", pa.string(), "doc_id of the first identical document, if any", nullable=True),
-    _field("title", pa.string(), "generated title (null until the titler runs)", nullable=True),
+    _field("title", pa.string(), "the document's title (see title_source); null with titles off, "
+           "for a text that is not Chinese, or where its titler batch failed", nullable=True),
     _field("title_score", pa.float32(), "titler log-probability per character", nullable=True),
     _field("title_source", pa.string(), "generated (by the titler) or text (the document's own "
            "words: a document no longer than a title is its own, a digest of headed items takes its "
            "first headline); null where title is null", nullable=True),
-    _field("embedding", pa.list_(pa.float32()), "L2-normalised sentence embedding"),
+    _field("embedding", pa.list_(pa.float32()), "unit-length document vector: the encoder's sentence "
+           "vectors averaged by length, then the run's char TF-IDF/SVD part (parameters.embed)"),
     _field("cluster_id", pa.int64(), "InfoMap community (clusters.cluster_id)"),
     *DOCUMENT_TOPIC_FIELDS,  # topic_id, first_run_date, previous_duplicate_* (schemas/topics.py)
 ])
@@ -56,10 +58,11 @@ EDGES = pa.schema([
 CLUSTERS = pa.schema([
     _field("cluster_id", pa.int64(), "community id (0 = largest)"),
     _field("size", pa.int64(), "documents in the cluster"),
-    _field("representative_doc_id", pa.string(), "document with the most flow (or the only one)"),
+    _field("representative_doc_id", pa.string(), "the member nearest the cluster's mean embedding"),
     _field("title", pa.string(), "the representative document's title, or without one its first "
            "sentence (no outlet opener, at most 64 characters of whole clauses)", nullable=True),
-    _field("keywords", pa.list_(pa.string()), "jieba TF-IDF keywords over the cluster's documents"),
+    _field("keywords", pa.list_(pa.string()), "the cluster's words ranked by class-based TF-IDF "
+           "against the whole run (jieba words; no function words, numbers or URL parts)"),
     _field("flow", pa.float64(), "InfoMap stationary flow of the module (sums to 1 over clusters)"),
 ])
 
