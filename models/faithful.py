@@ -259,6 +259,7 @@ _LABEL_KEYS = frozenset(title_key(t) for t in SERIES_LABELS)
 BOOK_OPEN, BOOK_CLOSE = "《", "》"
 # a time word a title ended on: the source's sentence went on (…新闻发布会今天, …当地时间今天)
 _DANGLING_TIME = re.compile(r"(?:当地时间)?(?:今天|昨天|明天|今日|昨日|日前|近日|当天|当日|目前|此前)?$")
+_TRAILING_MARKS = ",:;、。 "  # after normalisation (，：； -> ,:;)
 _PAIRED = (("“", "”"), ("‘", "’"), ("(", ")"), ("[", "]"))  # after normalisation (（ -> ()
 _BOOK = re.compile("《([^《》]+)》")
 _LABELS_NORM = tuple("".join(normalize_char(c) for c in t) for t in SERIES_LABELS)
@@ -470,7 +471,8 @@ class TitleConstraint:
         (the vocabulary lower-cases Latin letters: "iphone" -> "iPhone"); a quote or bracket
         left open where the source closes it right there gets its closing mark
         (采取“非法行动 -> 采取“非法行动”), a closing mark with nothing opened before it is
-        dropped (活动周”特色阅读活动), and so is a time word the title ended on (…发布会今天)."""
+        dropped (活动周”特色阅读活动), and so are a clause or sentence mark and a time word the title
+        ended on (…修复、, …巴切莱特。, …发布会今天)."""
         while title and title[-1] not in SPAN_CHARS and self._copy(title)[1]:
             title = title[:-1]  # a word the length limit cut (…加力优 of 加力优化)
         tail = len(title)
@@ -489,6 +491,9 @@ class TitleConstraint:
             if (closed >= 0 and mark not in title[:closed]
                     and not {title[closed - 1:closed], title[closed + 1:closed + 2]} <= SPAN_CHARS):
                 title = title[:closed] + title[closed + 1:]  # (not between two digits: 3)5)
+        bare = title.rstrip(_TRAILING_MARKS)
+        if bare:  # no title ends on a clause or sentence mark (…时强调, …修复、, …巴切莱特。)
+            title = bare
         dangling = _DANGLING_TIME.search(title)
         if dangling.group(0) and dangling.start() >= 4:
             title = title[:dangling.start()].rstrip(",:、 ")

@@ -181,6 +181,15 @@ def test_a_time_word_the_title_ended_on_is_dropped():
     assert c.finish("今天举行新闻发布会") == "今天举行新闻发布会"
 
 
+def test_a_clause_or_sentence_mark_the_title_ended_on_is_dropped():
+    c = TitleConstraint("韩正会见候选人巴切莱特。各地通过生态保护修复、治理，改善环境。")
+    assert c.finish("韩正会见候选人巴切莱特。") == "韩正会见候选人巴切莱特"
+    assert c.finish("各地通过生态保护修复、") == "各地通过生态保护修复"
+    assert c.finish("各地通过生态保护修复,") == "各地通过生态保护修复"
+    assert c.finish("各地改善环境?") == "各地改善环境?"  # a question may end a title
+    assert c.finish("。") == "。"  # nothing else left: kept
+
+
 def test_a_name_is_given_once():
     c = TitleConstraint("今天的《大国工匠》讲述张某；本台播出《大国工匠》和《求是》文章")
     assert c.rule("《大国工匠》《")[0] == {"求"}  # the other name, not this one again
