@@ -124,6 +124,9 @@ def build_loss(model: SentenceEncoder, cfg: EncoderTrainConfig):
         raise ValueError(f"--objective {cfg.objective!r}: expected amsoftmax or infomax")
     if cfg.loss not in LOSSES:
         raise ValueError(f"--loss {cfg.loss!r}: expected one of {', '.join(sorted(LOSSES))}")
+    if cfg.loss == "amsoftmax_cosent" and not cfg.hard_negatives:
+        raise ValueError("--loss amsoftmax_cosent ranks (anchor, positive) pairs above (anchor, "
+                         "hard negative) pairs: it needs --hard-negatives")
     return LOSSES[cfg.loss](model, scale=cfg.scale, margin=cfg.margin)
 
 

@@ -37,6 +37,7 @@ def _train(data_dir, out, *flags):
 
 
 @pytest.mark.parametrize("flags", [["--loss", "angular"], ["--loss", "contrastive"],
+                                   ["--loss", "amsoftmax_cosent"],
                                    ["--cell", "onlstm", "--chunk-size", "4"]])
 def test_supervised_variants_train_and_load(data_dir, tmp_path, flags):
     out = _train(data_dir, tmp_path / "m", *flags)
@@ -63,3 +64,8 @@ def test_infomax_without_labels_then_amsoftmax_from_it(data_dir, tmp_path):
 def test_unknown_objective_or_loss_is_an_error(data_dir, tmp_path):
     with pytest.raises(ValueError, match="--loss"):
         _train(data_dir, tmp_path / "x", "--loss", "triplet")
+
+
+def test_cosent_without_hard_negatives_is_an_error(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="--hard-negatives"):
+        _train(data_dir, tmp_path / "x", "--loss", "amsoftmax_cosent", "--no-hard-negatives")
