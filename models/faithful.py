@@ -496,7 +496,7 @@ class TitleConstraint:
             title = bare
         dangling = _DANGLING_TIME.search(title)
         if dangling.group(0) and dangling.start() >= 4:
-            title = title[:dangling.start()].rstrip(",:、 ")
+            title = title[:dangling.start()].rstrip(_TRAILING_MARKS)
         out, last = [], 0
         for start, end in runs(title):
             at = self._norm_source.find(title[start:end])
