@@ -34,6 +34,7 @@ USAGE = """usage: wenmai {run,report,train,eval,bench} ... | --version
   wenmai bench bert [--limit N]                              our encoder vs BERT-base
   wenmai bench knn [--sizes N...]                            exact / IVF / HNSW / sharded recall
   wenmai bench job [--sizes N...] [--corpus texts|news|short] the whole job: time, memory, stages
+  wenmai bench buffers [--size N]                            which steps hold memory, and how much
   wenmai bench speedup [--base COMMIT] [--news N]            this version beside COMMIT, same run
   wenmai bench encoders [--seeds S...]                       encoder variants -> docs/encoders.md
   wenmai bench cluster-titles --run OUT                      which cluster title reads better
@@ -50,6 +51,7 @@ BENCHMARKS = {"extractor": ("wenmai.benchmarks.extractor", "main"),
               "knn": ("wenmai.benchmarks.knn", "main"),
               "bert": ("wenmai.benchmarks.bert", "main"),
               "job": ("wenmai.benchmarks.job", "main"),
+              "buffers": ("wenmai.benchmarks.buffers", "main"),
               "encoders": ("wenmai.benchmarks.encoders", "main"),
               "efficiency": ("wenmai.benchmarks.efficiency", "main"),
               "report": ("wenmai.benchmarks.report", "main"),
