@@ -5,7 +5,9 @@ failed goes to `dead_letter` with the inference error, so records read still equ
 written plus dead letters. Each cluster gets its size, its representative (the member nearest
 the cluster's mean embedding; ties by doc_id, originals before duplicates), a title (the representative's
 title, else `text_title` of its text) and keywords ranked against the whole run
-by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment.
+by class-based TF-IDF (`Keywords`), over the jieba tokens from Segment. The join carries each
+Doc without its tokens and their keyword words as one string (`document_words`): an article's
+tokens were most of its join value, and the runner holds every value in memory.
 """
 from __future__ import annotations
 
@@ -45,7 +47,8 @@ def document_row(doc: Doc, embedding, cluster_id: int, title=None) -> dict:
 
 
 def join_document(doc_id: str, grouped: dict):
-    """One doc_id's joined values -> a documents row (+ a member for its cluster) or a dead letter."""
+    """One doc_id's joined values -> a documents row (+ a member for its cluster, and its keyword
+    words for its cluster when joined) or a dead letter."""
     docs, embeddings, errors, clusters = (list(grouped[k]) for k in ("doc", "emb", "err", "cluster"))
     titles = list(grouped.get("title", ()))
     if not docs:
@@ -63,6 +66,8 @@ def join_document(doc_id: str, grouped: dict):
         doc = doc.with_(metadata={**doc.metadata, "title": row["title"]})
     yield beam.pvalue.TaggedOutput("members", (assignment.cluster_id,
                                                 (assignment.flow, doc, embeddings[0])))
+    for words in grouped.get("words", ()):
+        yield beam.pvalue.TaggedOutput("words", (assignment.cluster_id, words))
 
 
 # Words made only of digits and number characters (零点, 一千三百, 五个, 百分之一点) say how much,
@@ -108,6 +113,24 @@ def keyword_tokens(tokens: Sequence[str]) -> list[str]:
             continue
         out.append(word.lower())
     return out
+
+
+_WORD_SEP = "\t"  # never inside a word: CleanText turns every whitespace run into one space
+
+
+def document_words(doc: Doc) -> str:
+    """A document's keyword words (`keyword_tokens` of what its vector reads: a digest's first
+    item) as one tab-joined string: a few bytes a word where a tuple of str objects takes ~70,
+    in every copy the runner holds (an article's tokens were most of its documents-join value).
+
+    Example: document_words(Doc("a", "s", 0, "华为发布芯片", tokens=("华为", "发布", "芯片")))
+             == "华为\t发布\t芯片"
+    """
+    return _WORD_SEP.join(keyword_tokens(lead_view(doc).tokens))
+
+
+def split_words(words: str) -> list[str]:
+    return [w for w in words.split(_WORD_SEP) if w]
 
 
 def ctfidf(count: int, total_count: int, mean_cluster_words: float) -> float:
@@ -187,13 +210,13 @@ def _word_entries(item, run: RunStats, max_df: float):
 
 
 class Keywords(beam.PTransform):
-    """(cluster_id, Doc) members -> (cluster_id, [keyword, ...]) for each cluster with any.
+    """(cluster_id, a member's `document_words`) -> (cluster_id, [keyword, ...]) for each cluster
+    with any.
 
     Class-based TF-IDF (BERTopic's c-TF-IDF) over the run: a cluster's words are ranked by how
     often they occur in it against how often in the whole run, so what every story says (a
     broadcaster's name, a stock opener) sinks; a word in more than `keyword_max_df` of the
-    documents is never a keyword. Keyed by word, so no worker holds the run's vocabulary. A digest
-    counts with its first item's words, as its vector does (`embed.lead_view`).
+    documents is never a keyword. Keyed by word, so no worker holds the run's vocabulary.
     """
 
     def __init__(self, config: SegmentConfig):
@@ -202,8 +225,8 @@ class Keywords(beam.PTransform):
 
     def expand(self, members):
         config = self._config
-        words = members | "KeywordTokens" >> beam.MapTuple(
-            lambda cluster_id, doc: (cluster_id, keyword_tokens(lead_view(doc).tokens)))
+        words = members | "SplitWords" >> beam.MapTuple(
+            lambda cluster_id, words: (cluster_id, split_words(words)))
         counts = (words
                   | "PerClusterWord" >> beam.FlatMapTuple(
                       lambda c, ws: (((c, w), 1) for w in ws))
@@ -310,7 +333,9 @@ class Summarize(beam.PTransform):
     def expand(self, inputs):
         docs, embeddings, errors, assignments, *titles = inputs
         keyed = {
-            "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d)),
+            # the tokens only feed keywords: joined as words, not carried in every Doc copy
+            "doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d.with_(tokens=()))),
+            "words": docs | "KeywordWords" >> beam.Map(lambda d: (d.doc_id, document_words(d))),
             "emb": embeddings,
             "err": errors,
             "cluster": assignments | "KeyAssignments" >> beam.Map(lambda a: (a.doc_id, a)),
@@ -321,16 +346,14 @@ class Summarize(beam.PTransform):
             keyed
             | "JoinByDocId" >> beam.CoGroupByKey()
             | "DocumentRows" >> beam.FlatMapTuple(join_document).with_outputs(
-                DEAD_LETTER, "members", main="documents")
+                DEAD_LETTER, "members", "words", main="documents")
         )
         rows = (
             joined.members
             | "GroupByCluster" >> beam.GroupByKey()
             | "ClusterRows" >> beam.MapTuple(lambda c, members: (c, cluster_row(c, members)))
         )
-        keywords = (joined.members
-                    | "MemberDocs" >> beam.MapTuple(lambda c, member: (c, member[1]))
-                    | "Keywords" >> Keywords(self._config))
+        keywords = joined.words | "Keywords" >> Keywords(self._config)
         clusters = ({"row": rows, "keywords": keywords}
                     | "JoinKeywords" >> beam.CoGroupByKey()
                     | "WithKeywords" >> beam.FlatMapTuple(fill_keywords))

@@ -9,7 +9,8 @@ from apache_beam.testing.util import assert_that, equal_to
 from wenmai.config import SegmentConfig
 from wenmai.pipelines.cluster import Assignment
 from wenmai.pipelines.summarize import (TITLE_CHARS, Keywords, Summarize, cluster_keywords, ctfidf,
-                                        join_document, keyword_tokens, representative, text_title)
+                                        document_words, join_document, keyword_tokens,
+                                        representative, split_words, text_title)
 from wenmai.types import DeadLetter, Doc
 
 
@@ -28,6 +29,13 @@ def test_keyword_tokens_leave_function_words_out():
     # nouns, verbs, names and words jieba's dictionary lacks stay
     tokens = ("我国", "今天", "共同", "最后", "重要", "我们", "小麦", "抢收", "安全", "殷某某")
     assert keyword_tokens(tokens) == ["小麦", "抢收", "安全", "殷某某"]
+
+
+def test_document_words_round_trip_and_skip_what_keywords_never_use():
+    doc = Doc("a", "s", 0, "华为发布5G芯片的消息", tokens=("华为", "发布", "5G", "芯片", "的", "消息"))
+    assert split_words(document_words(doc)) == keyword_tokens(doc.tokens) == ["华为", "发布", "芯片",
+                                                                             "消息"]
+    assert split_words(document_words(Doc("b", "s", 1, "的", tokens=("的",)))) == []
 
 
 def test_ctfidf_worked_example():
@@ -62,7 +70,7 @@ def test_cluster_keywords_rank_against_the_run_and_drop_boilerplate():
 
 
 def test_keywords_transform_equals_the_in_memory_ranking():
-    members = [(c, Doc(f"d{i}", "s", i, t.replace(" ", ""), tokens=_tokens(t)))
+    members = [(c, document_words(Doc(f"d{i}", "s", i, t.replace(" ", ""), tokens=_tokens(t))))
                for i, (t, c) in enumerate(STORIES)]
     expected = cluster_keywords([c for _, c in STORIES], [_tokens(t) for t, _ in STORIES], 3, 0.5)
     with TestPipeline() as p:
@@ -78,7 +86,7 @@ def test_a_digest_gives_its_cluster_only_its_first_items_words():
     digest = Doc("d", "s", 0, text, tokens=segment(load_jieba(), text))
     story = Doc("s", "s", 1, "水库蓄水发电。", tokens=("水库", "蓄水", "发电", "。"))
     with TestPipeline() as p:
-        out = (p | beam.Create([(0, digest), (0, story)])
+        out = (p | beam.Create([(0, document_words(digest)), (0, document_words(story))])
                | Keywords(SegmentConfig(max_keywords=20, keyword_max_df=1.0)))
         assert_that(out | beam.MapTuple(lambda c, words: (
             "水库" in words, any(w in words for w in ("补贴", "春播", "育儿")))),
@@ -130,6 +138,16 @@ def test_join_document_without_embedding_is_a_dead_letter():
                                     "cluster": []}))
     assert len(out) == 1 and out[0].tag == "dead_letter"
     assert out[0].value == DeadLetter("s", 3, "embed", "inference_error: X", "文本")
+
+
+def test_join_document_gives_its_cluster_its_words():
+    doc = Doc("a", "s", 3, "华为发布芯片")
+    out = list(join_document("a", {"doc": [doc], "emb": [np.ones(2, np.float32)], "err": [],
+                                    "cluster": [Assignment("a", 4, 0.5)],
+                                    "words": ["华为\t发布\t芯片"]}))
+    assert out[0]["doc_id"] == "a" and out[0]["cluster_id"] == 4
+    assert [(o.tag, o.value[0]) for o in out[1:]] == [("members", 4), ("words", 4)]
+    assert out[2].value == (4, "华为\t发布\t芯片")
 
 
 def test_summarize_rows():

@@ -1,12 +1,12 @@
 """`wenmai bench buffers`: which of the job's steps hold memory on the local runner, and how much.
 
 `wenmai bench job --corpus short` gives each phase's peak resident memory; this says why. It runs
-`wenmai run` on the short corpus (`wenmai.benchmarks.growth`) in this process on the FnApiRunner,
-whose embedded worker keeps every PCollection between fused stages in memory, and records after
-each bundle the process's resident memory and the bytes the runner holds in its buffers, and at
-each grouping (GroupByKey, CoGroupByKey, a combiner's shuffle) its keys, values and encoded bytes.
-A grouping decodes all its values into Python objects and re-encodes them as one output, so it is
-where the resident memory jumps.
+`wenmai run` on the short corpus (`wenmai.benchmarks.growth`) or the newest news stories in this
+process on the FnApiRunner, whose embedded worker keeps every PCollection between fused stages in
+memory, and records after each bundle the process's resident memory and the bytes the runner holds
+in its buffers, and at each grouping (GroupByKey, CoGroupByKey, a combiner's shuffle) its keys,
+values and encoded bytes. A grouping decodes all its values into Python objects and re-encodes
+them as one output, so it is where the resident memory jumps.
 
 It hooks private classes of Beam's FnApiRunner (`execution.ListBuffer`, `GroupingBuffer`,
 `FnApiRunner._execute_bundle`, as in Beam 2.77); `BufferTrace` fails loudly if they are gone.
@@ -129,31 +129,39 @@ class BufferTrace:
                 "stages": self.stages}
 
 
-def bench_buffers(data: Path, n: int, models: Optional[Path], extra: list[str]) -> dict:
-    from wenmai.benchmarks.growth import short_corpus
+def bench_buffers(data: Path, n: int, models: Optional[Path], extra: list[str],
+                  corpus_kind: str = "short") -> dict:
+    from wenmai.benchmarks.job import NEWS_FILE, newest_stories, write_corpus
     from wenmai.cli import main as wenmai_main
 
     with tempfile.TemporaryDirectory(prefix="wenmai-buffers-") as tmp:
-        corpus = Path(tmp) / f"corpus-{n}.txt"
-        corpus.write_text("\n".join(short_corpus(data, n)) + "\n", encoding="utf-8")
+        if corpus_kind == "news":
+            corpus = write_corpus(newest_stories(data / NEWS_FILE, n), Path(tmp), "news", True)
+        else:
+            from wenmai.benchmarks.growth import short_corpus
+
+            corpus = write_corpus(short_corpus(data, n), Path(tmp), "short", False)
         argv = ["run", str(corpus), "--output", str(Path(tmp) / "out"), "--runner", "FnApiRunner",
                 *(["--models", str(models)] if models else []), *extra]
         with BufferTrace() as trace:
             code = wenmai_main(argv)
     if code != 0:
         raise RuntimeError(f"wenmai {' '.join(argv)} exited with {code}")
-    return {"documents": n, "flags": extra, **trace.report()}
+    return {"corpus": corpus_kind, "documents": n, "flags": extra, **trace.report()}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
     parser = ArgumentParser(prog="wenmai bench buffers", description=__doc__.split("\n")[0],
                             epilog="Flags after -- go to `wenmai run` (e.g. -- --no-triples).")
     parser.add_argument("--data-dir", default=None, help="the datasets, laid out as ../shared/data")
-    parser.add_argument("--size", type=int, default=20_000, help="documents of the short corpus")
+    parser.add_argument("--size", type=int, default=20_000, help="documents")
+    parser.add_argument("--corpus", choices=["short", "news"], default="short",
+                        help="short: the distinct short documents of `wenmai bench job --corpus "
+                             "short`; news: the newest stories of " + "titles/xwlb/news.jsonl")
     parser.add_argument("--models", type=Path, default=None)
     args, extra = parser.parse_known_args(argv)
     report = bench_buffers(data_dir(args.data_dir), args.size, args.models,
-                           [a for a in extra if a != "--"])
+                           [a for a in extra if a != "--"], args.corpus)
     print(f"{args.size:,} documents: peak {report['peak_rss_mib']:,} MiB resident, "
           f"{report['peak_buffers_mib']:,} MiB in the runner's buffers")
     for s in report["largest_rss_steps"]:
