@@ -56,7 +56,9 @@ class RouteFn(beam.DoFn):
         elif where == "untitled":
             yield beam.pvalue.TaggedOutput("untitled", what)
         else:
-            yield doc.with_(text=titler_input(doc.text))  # what the titler reads, not the text kept
+            # what the titler reads, not the text kept; the titler reads characters only, so
+            # the tokens (an article's largest part) are not carried into its length groups
+            yield doc.with_(text=titler_input(doc.text), tokens=())
 
 
 class TitleSummary(beam.CombineFn):

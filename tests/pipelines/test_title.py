@@ -3,7 +3,7 @@ from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.pipelines.infer import FailureStats
-from wenmai.pipelines.title import Title
+from wenmai.pipelines.title import RouteFn, Title
 from wenmai.types import Doc
 
 from .fakes import FakeTitlerHandler
@@ -46,6 +46,14 @@ def test_short_documents_are_their_own_titles_and_foreign_ones_get_none():
         assert_that(out["stats"], equal_to([("title", {
             "failed": 0, "reasons": [], "generated": 1, "own": 1, "headline": 0,
             "untitled": {"not_chinese": 1}})]), label="stats")
+
+
+def test_the_titler_gets_its_input_text_without_the_tokens():
+    # the titler reads characters; an article's tokens would only fill its length groups
+    text = "央视网消息（新闻联播）：北京明天起大范围降温，最高气温只有五度"
+    doc = Doc("news", "s", 3, text, tokens=("央视网", "消息", "北京", "明天"))
+    (out,) = list(RouteFn(10).process(doc))
+    assert out.doc_id == "news" and out.tokens == () and out.text.startswith("北京明天")
 
 
 DIGEST = ("央视网消息（新闻联播）：\n甲地新建水库投用\n水库今天正式投用，可蓄水两亿立方米。\n"
