@@ -14,6 +14,7 @@ It hooks private classes of Beam's FnApiRunner (`execution.ListBuffer`, `Groupin
 from __future__ import annotations
 
 import json
+import os
 import re
 import tempfile
 import weakref
@@ -22,20 +23,15 @@ from pathlib import Path
 from typing import Optional
 
 from wenmai.benchmarks.data import data_dir
+from wenmai.benchmarks.growth import short_corpus, tree_rss_mib
+from wenmai.benchmarks.job import NEWS_FILE, newest_stories, write_corpus
 
 _MIB = 2 ** 20
 
 
 def rss_mib() -> float:
-    """This process's resident memory now (Linux; 0 where /proc is missing)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    """Resident memory of this process and any workers it started (MiB)."""
+    return tree_rss_mib(os.getpid())
 
 
 def stage_label(name: str) -> str:
@@ -131,15 +127,12 @@ class BufferTrace:
 
 def bench_buffers(data: Path, n: int, models: Optional[Path], extra: list[str],
                   corpus_kind: str = "short") -> dict:
-    from wenmai.benchmarks.job import NEWS_FILE, newest_stories, write_corpus
     from wenmai.cli import main as wenmai_main
 
     with tempfile.TemporaryDirectory(prefix="wenmai-buffers-") as tmp:
         if corpus_kind == "news":
             corpus = write_corpus(newest_stories(data / NEWS_FILE, n), Path(tmp), "news", True)
         else:
-            from wenmai.benchmarks.growth import short_corpus
-
             corpus = write_corpus(short_corpus(data, n), Path(tmp), "short", False)
         argv = ["run", str(corpus), "--output", str(Path(tmp) / "out"), "--runner", "FnApiRunner",
                 *(["--models", str(models)] if models else []), *extra]
@@ -157,7 +150,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--size", type=int, default=20_000, help="documents")
     parser.add_argument("--corpus", choices=["short", "news"], default="short",
                         help="short: the distinct short documents of `wenmai bench job --corpus "
-                             "short`; news: the newest stories of " + "titles/xwlb/news.jsonl")
+                             f"short`; news: the newest stories of {NEWS_FILE}")
     parser.add_argument("--models", type=Path, default=None)
     args, extra = parser.parse_known_args(argv)
     report = bench_buffers(data_dir(args.data_dir), args.size, args.models,
