@@ -7,8 +7,9 @@ the tune-role topic files, figures in docs/clusterers.md):
    `InferenceConfig.max_len` characters, so the encoder reads all of a long text, not its first
    128 characters), averaged with each piece weighted by its length, then unit length;
 2. lexical: the document's char 1-2-gram TF-IDF projected by a truncated SVD to `lexical_dims`,
-   fitted once per run on up to `lexical_sample` documents (the smallest doc_id hashes, so the
-   same input gives the same fit), then unit length. It carries the run's own vocabulary
+   fitted once per run on up to `lexical_sample` documents (the smallest hashes of their text,
+   so the same texts give the same fit wherever the file lies and in whatever order they come;
+   the doc_ids embed the input's path), then unit length. It carries the run's own vocabulary
    (terms of a discipline, an app's jargon) that a sentence encoder trained on short
    paraphrases blurs.
 
@@ -144,16 +145,19 @@ def fit_lexical(texts: Sequence[str], config: EmbedConfig) -> Optional[Lexical]:
     return Lexical(vectorizer, svd.components_.astype(np.float32), config.lexical_dims)
 
 
-def sample_key(doc_id: str, text: str) -> tuple[int, str, str]:
-    """Orders documents for the fitting sample: a stable hash of the id, then the id.
+def sample_key(text: str) -> tuple[int, str]:
+    """Orders documents for the fitting sample by their text alone: a stable hash, then the text.
+    Not by doc_id, which embeds the input's path: the randomized SVD depends on the order of its
+    rows, so an id order gave other clusters for the same stories read from another path.
 
-    Example: sample_key("a", "你好") == (zlib.crc32(b"a"), "a", "你好")
+    Example: sample_key("你好") == (zlib.crc32("你好".encode("utf-8")), "你好")
     """
-    return zlib.crc32(doc_id.encode("utf-8")), doc_id, text[:SAMPLE_CHARS]
+    text = text[:SAMPLE_CHARS]
+    return zlib.crc32(text.encode("utf-8")), text
 
 
 def fit_on_sample(sample: list, config: EmbedConfig) -> Optional[Lexical]:
-    return fit_lexical([text for _, _, text in sorted(sample)], config)
+    return fit_lexical([text for _, text in sorted(sample)], config)
 
 
 def lexical_batch(docs: list[Doc], lexical: Optional[Lexical], dims: int):
@@ -202,7 +206,7 @@ class LexicalVectors(beam.PTransform):
     def expand(self, docs):
         config = self._config
         fitted = (docs
-                  | "SampleKeys" >> beam.Map(lambda d: sample_key(d.doc_id, d.text))
+                  | "SampleKeys" >> beam.Map(lambda d: sample_key(d.text))
                   | "Sample" >> beam.combiners.Top.Smallest(config.lexical_sample)
                   | "FitTfidfSvd" >> beam.Map(fit_on_sample, config))
         return (docs

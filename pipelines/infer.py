@@ -24,17 +24,22 @@ from wenmai.types import Doc
 
 
 def bucket_key(keyed_example, boundaries: tuple[int, ...], shards: int) -> tuple[int, int]:
-    """(length bucket, shard) of a keyed (text, words) example; the shard is a stable hash of the key.
+    """(length bucket, shard) of a keyed (text, words) example; the shard is a stable hash of the
+    text, not of the key: keys embed the input's path, and which examples share a batch must not
+    depend on it (the int8 encoder scales its activations per batch, so batch-mates move a vector
+    in its third decimal, and the same stories read from another path clustered differently).
 
-    Example: bucket_key(("a", ("你好", ())), (16, 32), 4) == (0, zlib.crc32(b"a") % 4)
+    Example: bucket_key(("a", ("你好", ())), (16, 32), 4) == (0, zlib.crc32("你好".encode()) % 4)
     """
-    key, (text, _) = keyed_example
-    return bisect.bisect_right(boundaries, len(text)), zlib.crc32(str(key).encode("utf-8")) % shards
+    _, (text, _) = keyed_example
+    return bisect.bisect_right(boundaries, len(text)), zlib.crc32(text.encode("utf-8")) % shards
 
 
 def shortest_first(group):
+    """A bucket's examples, shortest first, then by text (the key only breaks ties between equal
+    texts, whose batches are then equal whatever the keys)."""
     _, examples = group
-    return sorted(examples, key=lambda ex: (len(ex[1][0]), str(ex[0])))
+    return sorted(examples, key=lambda ex: (len(ex[1][0]), ex[1][0], str(ex[0])))
 
 
 class GroupByLength(beam.PTransform):

@@ -71,9 +71,8 @@ def embed(texts: list[str], models_dir: Path, config: InferenceConfig,
     vectors = np.stack([pool_pieces(p) if p else np.zeros(dim, np.float32) for p in per_row])
     if embed_config.lexical_dims <= 0:
         return vectors.astype(np.float32)
-    ids = [f"{i:09d}" for i in range(len(texts))]  # the ids `cluster` gives the rows
-    sample = sorted(sample_key(i, t) for i, t in zip(ids, cleaned))[:embed_config.lexical_sample]
-    lexical = fit_lexical([text for _, _, text in sorted(sample)], embed_config)
+    sample = sorted(sample_key(t) for t in cleaned)[:embed_config.lexical_sample]
+    lexical = fit_lexical([text for _, text in sample], embed_config)
     z = lexical.transform(cleaned) if lexical is not None else np.zeros(
         (len(texts), embed_config.lexical_dims), np.float32)
     return mix(vectors, z, embed_config.lexical_weight).astype(np.float32)

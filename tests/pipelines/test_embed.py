@@ -141,3 +141,40 @@ def test_a_digest_is_embedded_as_its_first_item():
         assert_that(out["embeddings"] | beam.MapTuple(
             lambda d, v: (d, bool(np.allclose(v, expected, atol=1e-6)))),
             equal_to([("digest", True)]))
+
+
+def _invented_corpus(n=60):
+    """Invented lines from a few subjects, verbs and objects: enough texts that the randomized
+    SVD approximates (more rows than its components plus oversampling)."""
+    subjects = ["华为", "北京", "国足", "央行", "故宫", "高铁", "小麦", "航天员"]
+    verbs = ["发布", "迎来", "推进", "完成", "宣布", "启动"]
+    objects = ["新款芯片", "今冬首场降雪", "主场比赛", "利率调整", "文物修复", "线路开通", "夏粮收割", "出舱任务"]
+    return [f"{subjects[i % 8]}{verbs[i % 6]}{objects[(i * 3) % 8]}，{subjects[(i * 5) % 8]}表示{objects[(i * 7) % 8]}进展顺利。"
+            for i in range(n)]
+
+
+def test_lexical_vectors_depend_on_the_texts_not_their_ids_or_order(tmp_path):
+    """The doc_ids embed the input's path: the same stories read from another path, or in
+    another order, must get the same lexical vectors (the randomized SVD is row-order sensitive,
+    so the fitting sample is ordered by text)."""
+    import json
+
+    from wenmai.pipelines.embed import LexicalVectors
+
+    texts = _invented_corpus()
+    config = EmbedConfig(lexical_dims=4)
+
+    def vectors(prefix, order):
+        docs = [Doc(f"{prefix}:{i}", "s", i, texts[i]) for i in order]
+        out = tmp_path / prefix.strip("/").replace("/", "_")
+        with TestPipeline() as p:
+            (p | beam.Create(docs) | LexicalVectors(config)
+             | beam.MapTuple(lambda doc_id, v: json.dumps([int(doc_id.split(":")[1]), v.tolist()]))
+             | beam.io.WriteToText(str(out)))
+        rows = [json.loads(line) for f in tmp_path.glob(out.name + "*") for line in f.open()]
+        return np.array([v for _, v in sorted(rows)], dtype=np.float32)
+
+    a = vectors("/data/today.jsonl", range(len(texts)))
+    b = vectors("/tmp/elsewhere/copy.jsonl", reversed(range(len(texts))))
+    assert a.shape == (len(texts), 4) and np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    assert np.array_equal(a, b)

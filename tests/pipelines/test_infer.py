@@ -20,17 +20,21 @@ def test_failed_batch_reports_every_key():
         ("a", "inference_error: ValueError: boom")]
 
 
-def test_bucket_key_by_length_and_stable_shard():
-    assert bucket_key(("a", ("你好", ())), (16, 32), 4) == (0, zlib.crc32(b"a") % 4)
+def test_bucket_key_by_length_and_a_shard_of_the_text_not_the_key():
+    assert bucket_key(("a", ("你好", ())), (16, 32), 4) == (0, zlib.crc32("你好".encode()) % 4)
     assert bucket_key(("a", ("字" * 20, ())), (16, 32), 4)[0] == 1
     assert bucket_key(("a", ("字" * 40, ())), (16, 32), 4)[0] == 2
-    # sentence keys are (doc_id, offset) tuples: hashed by their text form, the same every run
-    assert bucket_key((("d", 7), ("x", ())), (16,), 8) == (0, zlib.crc32(b"('d', 7)") % 8)
+    # keys embed the input's path: the same sentence read from another file shares its bucket
+    texts = [f"第{i}句话" for i in range(50)]
+    here = [bucket_key((("/data/a.jsonl:1", 7 * i), (t, ())), (16,), 8) for i, t in enumerate(texts)]
+    there = [bucket_key((("/tmp/b.jsonl:1", 7 * i), (t, ())), (16,), 8) for i, t in enumerate(texts)]
+    assert here == there and len({shard for _, shard in here}) > 1
 
 
-def test_shortest_first_orders_by_length_then_key():
-    group = ((0, 0), [("b", ("长一点的", ())), ("c", ("短", ())), ("a", ("短", ()))])
-    assert [k for k, _ in shortest_first(group)] == ["a", "c", "b"]
+def test_shortest_first_orders_by_length_then_text_then_key():
+    group = ((0, 0), [("b", ("长一点的", ())), ("c", ("短", ())), ("a", ("短", ())), ("d", ("矮", ()))])
+    # equal lengths go by text ("短" < "矮"), equal texts by key
+    assert [k for k, _ in shortest_first(group)] == ["a", "c", "d", "b"]
 
 
 def test_group_by_length_keeps_every_example():

@@ -331,3 +331,30 @@ def test_a_model_that_fails_on_most_of_its_input_fails_the_run():
     assert failure(balance, [], 0.5, models, 1.0) is None  # --max-failed-share 1: never
     assert failure(balance, [], 0.5, {"triples": (20, 40, ["e"])}, 0.5) is None  # half is not more
     assert failure(balance, [], 0.5, {"titles": (0, 0, [])}, 0.5) is None  # nothing to title
+
+
+def test_the_same_lines_read_from_another_path_give_the_same_tables(models_dir, tmp_path):
+    """doc_ids embed the input's path, but nothing else may: not the lexical fit's sample order
+    (a randomized SVD), not which sentences share an int8 encoder batch."""
+    from ..conftest import TINY_CORPUS
+
+    subjects, objects = ["华为", "北京", "国足", "央行", "故宫", "高铁"], ["芯片", "降雪", "比赛", "利率", "文物"]
+    lines = TINY_CORPUS + [f"{subjects[i % 6]}今年{objects[i % 5]}进展{i}，{subjects[(i * 5) % 6]}表示"
+                           f"{objects[(i * 3) % 5]}顺利。" for i in range(60)]
+    tables = {}
+    for name in ("today.txt", "elsewhere/copy.txt"):
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out = tmp_path / "out" / name
+        run([str(path), "--output", str(out), "--models", str(models_dir), "--k", "3"])
+        prefix = f"{path}:"
+        strip = lambda v: int(v[len(prefix):]) if isinstance(v, str) and v.startswith(prefix) else v
+        tables[name] = {
+            table: sorted(([strip(v) for k, v in row.items() if k != "source"]
+                           for row in t.to_pylist()), key=repr)
+            for table, t in _tables(out).items() if table in ("documents", "edges", "clusters", "triples")}
+    a, b = tables.values()
+    assert len(a["documents"]) > 60 and a["edges"] and a["clusters"]
+    for table in a:
+        assert a[table] == b[table], table
