@@ -164,13 +164,14 @@ class Trainer:
         result = TrainResult()
         best_value: Optional[float] = None
         step, start_epoch, skip, elapsed = 0, 1, 0, 0.0
-        saved_rng = None
+        saved_rng, saved_running = None, 0.0
         if resume:
             if state_dir is None:
                 raise ValueError("resume needs the state directory")
             meta = _load_state(Path(state_dir), model, optimizer, ema, self)
             step, start_epoch, skip = meta["step"], meta["epoch"], meta["step_in_epoch"]
             best_value, elapsed, saved_rng = meta["best_value"], meta["seconds"], meta["rng"]
+            saved_running = meta.get("running_loss", 0.0)  # states saved before it was kept: 0
             result.history = meta["history"]
             result.best_epoch, result.best_metrics = meta["best_epoch"], meta["best_metrics"]
             log.info("resuming at epoch %d step %d from %s", start_epoch, step, state_dir)
@@ -183,7 +184,8 @@ class Trainer:
                     "step": step, "epoch": epoch, "step_in_epoch": step_in_epoch,
                     "best_value": best_value, "seconds": time.time() - t0,
                     "history": result.history, "best_epoch": result.best_epoch,
-                    "best_metrics": result.best_metrics, "rng": _rng_state()})
+                    "best_metrics": result.best_metrics, "rng": _rng_state(),
+                    "running_loss": running})
 
         with _stop_signals() as stop:
             for epoch in range(start_epoch, cfg.epochs + 1):
@@ -195,7 +197,7 @@ class Trainer:
                     for _ in range(skip):  # replay the data order up to where it stopped
                         next(epoch_batches)
                     _set_rng_state(saved_rng)
-                    seen = skip
+                    running, seen = saved_running, skip
                 bar = tqdm(epoch_batches, total=steps_per_epoch - seen,
                            desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, leave=False)
                 for features, labels in bar:

@@ -191,22 +191,25 @@ def _resumable_fit(tmp_path, interrupt_at=None, resume=False, checkpoint_every=3
                            checkpoint_every=checkpoint_every)
     trainer = Trainer(model, NoisyLoss(model, interrupt_at), config,
                       evaluate=lambda m: {"w0": float(m.weight[0, 0])})
-    trainer.fit(_seeded_batches(500), steps_per_epoch=500, state_dir=tmp_path / "state",
-                resume=resume)
-    return model
+    result = trainer.fit(_seeded_batches(500), steps_per_epoch=500, state_dir=tmp_path / "state",
+                         resume=resume)
+    return model, result
 
 
 @pytest.mark.parametrize("interrupt_at", [1000, 1130])  # an epoch's end; mid-epoch
 def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, interrupt_at):
     from wenmai.models.trainer import TrainingInterrupted
 
-    straight = _resumable_fit(tmp_path / "a")  # 2,000 steps without a stop
+    straight, straight_result = _resumable_fit(tmp_path / "a")  # 2,000 steps without a stop
     with pytest.raises(TrainingInterrupted) as stopped:  # SIGTERM after step `interrupt_at`
         _resumable_fit(tmp_path / "b", interrupt_at=interrupt_at)
     assert stopped.value.step == interrupt_at
-    resumed = _resumable_fit(tmp_path / "b", resume=True)  # the other 1,000
+    resumed, resumed_result = _resumable_fit(tmp_path / "b", resume=True)  # the other 1,000
     for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)
+    # the smoothed loss carries over too (it restarted from 0 and read low for ~100 steps)
+    without_time = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+    assert without_time(resumed_result.history) == without_time(straight_result.history)
 
 
 def test_resume_without_a_state_says_where_it_looked(tmp_path):
