@@ -30,7 +30,7 @@ from wenmai.pipelines.graph import Graph
 class Assignment:
     doc_id: str
     cluster_id: int
-    flow: float  # the node's stationary flow; the cluster's representative has the most
+    flow: float  # the node's stationary flow (a cluster's flow is its members' sum)
 
 
 def infomap_modules(graph: Graph, config: ClusterConfig) -> tuple[list[int], list[float], float]:

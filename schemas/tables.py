@@ -58,7 +58,8 @@ EDGES = pa.schema([
 CLUSTERS = pa.schema([
     _field("cluster_id", pa.int64(), "community id (0 = largest)"),
     _field("size", pa.int64(), "documents in the cluster"),
-    _field("representative_doc_id", pa.string(), "the member nearest the cluster's mean embedding"),
+    _field("representative_doc_id", pa.string(), "of the 3 members nearest the cluster's mean "
+           "embedding, the one with the surest title (its own words, else the highest title_score)"),
     _field("title", pa.string(), "the representative document's title, or without one its first "
            "sentence (no outlet opener, at most 64 characters of whole clauses)", nullable=True),
     _field("keywords", pa.list_(pa.string()), "the cluster's words ranked by class-based TF-IDF "

@@ -132,6 +132,30 @@ def test_representative_ignores_float_noise_between_runs():
         assert representative(members) is a
 
 
+def test_representative_is_the_surest_titled_of_the_nearest_members():
+    unit = lambda v: (np.asarray(v, np.float32) / np.linalg.norm(v)).astype(np.float32)
+    titled = lambda doc_id, certainty: Doc(doc_id, "s", 0, "x", metadata={
+        "title": doc_id, "title_certainty": certainty})
+    a, b, c, d = titled("a", -0.9), titled("b", -0.3), Doc("c", "s", 0, "x"), titled("d", 0.0)
+    # nearest the mean first: c (untitled), b (-0.3), a (a garbled title, -0.9), d (own words, 0)
+    members = [(0.1, d, unit([0.5, 1.0])), (0.1, c, unit([0.9, 0.45])),
+               (0.1, b, unit([0.95, 0.3])), (0.1, a, unit([1.0, 0.2]))]
+    assert representative(members, candidates=1) is c  # the nearest alone, as before
+    assert representative(members) is b  # of c, b, a: b's title is surer, c has none
+    assert representative(members, candidates=4) is d  # its own words beat any generated title
+    assert representative([m for m in members if m[1] is not b], candidates=2) is a  # c untitled
+    # without titles (titles off) it is the nearest member, as before
+    plain = [(0.1, Doc(x.doc_id, "s", 0, "x"), v) for _, x, v in members]
+    assert representative(plain).doc_id == "c"
+
+
+def test_title_certainty():
+    from wenmai.pipelines.summarize import title_certainty
+
+    assert title_certainty({"title_source": "text", "title_score": None}) == 0.0
+    assert title_certainty({"title_source": "generated", "title_score": -0.4}) == -0.4
+
+
 def test_join_document_without_embedding_is_a_dead_letter():
     doc = Doc("a", "s", 3, "文本")
     out = list(join_document("a", {"doc": [doc], "emb": [], "err": ["inference_error: X"],
@@ -194,6 +218,24 @@ def test_titles_fill_documents_and_the_cluster_title_is_the_representatives():
         assert_that(out["clusters"] | "ClusterTitles" >> beam.Map(
             lambda r: (r["cluster_id"], r["title"])),
             equal_to([(0, "华为总部"), (1, "北京降温")]), label="clusters")
+
+
+def test_the_cluster_title_is_the_surest_of_its_nearest_members():
+    docs = [Doc("a", "s", 0, "华为公司总部在深圳", tokens=("华为公司", "总部", "在", "深圳")),
+            Doc("b", "s", 1, "华为总部设在深圳", tokens=("华为", "总部", "设在", "深圳"))]
+    vec = np.ones(4, np.float32) / 2  # a tie: a is nearer by id
+    with TestPipeline() as p:
+        out = (
+            p | "Docs" >> beam.Create(docs),
+            p | "Emb" >> beam.Create([("a", vec), ("b", vec)]),
+            p | "Err" >> beam.Create([]),
+            p | "Assign" >> beam.Create([Assignment("a", 0, 0.5), Assignment("b", 0, 0.5)]),
+            p | "Titles" >> beam.Create([("a", ("华为公司总部在", -0.9, "generated")),
+                                         ("b", ("华为总部设在深圳", -0.2, "generated"))]),
+        ) | Summarize(SegmentConfig(keyword_max_df=1.0))
+        assert_that(out["clusters"] | beam.Map(
+            lambda r: (r["cluster_id"], r["representative_doc_id"], r["title"])),
+            equal_to([(0, "b", "华为总部设在深圳")]))
 
 
 def test_document_row_keeps_the_embedding_a_float32_array():
