@@ -42,7 +42,7 @@ def embed(texts: list[str], models_dir: Path, config: InferenceConfig,
     through the encoder handler in length-sorted batches, length-weighted mean, TF-IDF + SVD
     part fitted on the same deterministic sample), without the runner around them."""
     from wenmai.models.handlers import EncoderHandler
-    from wenmai.pipelines.embed import document_pieces, fit_lexical, mix, pool_pieces, sample_key
+    from wenmai.pipelines.embed import document_pieces, fit_on_sample, mix, pool_pieces, sample_key
     from wenmai.text import load_jieba, normalize_text, segment
 
     jieba = load_jieba()
@@ -72,7 +72,7 @@ def embed(texts: list[str], models_dir: Path, config: InferenceConfig,
     if embed_config.lexical_dims <= 0:
         return vectors.astype(np.float32)
     sample = sorted(sample_key(t) for t in cleaned)[:embed_config.lexical_sample]
-    lexical = fit_lexical([text for _, text in sample], embed_config)
+    lexical = fit_on_sample(sample, embed_config)
     z = lexical.transform(cleaned) if lexical is not None else np.zeros(
         (len(texts), embed_config.lexical_dims), np.float32)
     return mix(vectors, z, embed_config.lexical_weight).astype(np.float32)
