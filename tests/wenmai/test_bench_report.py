@@ -34,6 +34,10 @@ SAMPLE = {
                                                               "clusters": 2, "nmi": 0.5}}},
     "job": {"runs": [{"n": 1000, "job_seconds": 10.0, "documents_per_s": 100.0,
                       "peak_rss_mib": 700.0, "stage_share": {"Title": 0.6, "EncodeSentences": 0.2}}]},
+    "job_news": {"runs": [{"n": 1000, "job_seconds": 50.0, "documents_per_s": 20.0,
+                           "characters_per_s": 12600.0, "peak_rss_mib": 1200.0,
+                           "stage_share": {"Extract": 0.4, "Title": 0.3},
+                           "inference": {"extractor": {"seconds": 9.5}, "titler": {"seconds": 8.25}}}]},
 }
 
 
@@ -78,3 +82,52 @@ def test_a_rerun_keeps_the_hand_written_part(tmp_path, monkeypatch):
     text = out.with_suffix(".md").read_text()
     assert "old figures" not in text and "## kNN graph" in text  # regenerated above ...
     assert text.endswith(notes) and text.count(bench_report.HAND_WRITTEN) == 1  # ... kept below
+
+
+def test_a_section_runs_with_other_arguments_and_says_so(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setitem(SECTIONS, "job", ("wenmai.benchmarks.report", "_fake_job", ["--sizes", "9"]))
+    monkeypatch.setattr(bench_report, "_fake_job", lambda argv: calls.append(argv) or SAMPLE["job"],
+                        raising=False)
+    out = tmp_path / "bench"
+    overrides = bench_report.section_args(["job=--sizes 1000 10000"])
+    report = run_report(out, ["job"], reuse=False, data=tmp_path, overrides=overrides)
+    assert calls == [["--data-dir", str(tmp_path), "--sizes", "1000", "10000"]]
+    assert report["sections"]["job"]["command"].endswith("--sizes 1000 10000")
+    assert "--sizes 1000 10000`" in out.with_suffix(".md").read_text()
+
+
+def test_an_override_for_an_unknown_section_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="SECTION=ARGS"):
+        bench_report.section_args(["jobs=--sizes 10"])
+    with pytest.raises(ValueError, match="SECTION=ARGS"):
+        bench_report.section_args(["--sizes 10"])
+
+
+def test_the_job_tables_give_characters_per_second_and_model_seconds():
+    text = "\n".join(RENDER["job_news"](SAMPLE["job_news"]))
+    assert "| 1,000 | 50.0 | 20.0 | 12,600 | 1,200 | Extract 40%, Title 30% | extractor 9.5, titler 8.2 |" in text
+    assert "| – |" in "\n".join(RENDER["job"](SAMPLE["job"]))  # no per-model figures: a dash
+
+
+def test_keep_going_records_a_failing_section_and_runs_the_next(tmp_path, monkeypatch):
+    def broken(argv):
+        raise RuntimeError("no CUDA kernel for this op")
+
+    monkeypatch.setitem(SECTIONS, "bert", ("wenmai.benchmarks.report", "_broken", []))
+    monkeypatch.setitem(SECTIONS, "knn", ("wenmai.benchmarks.report", "_fake_knn", []))
+    monkeypatch.setattr(bench_report, "_broken", broken, raising=False)
+    monkeypatch.setattr(bench_report, "_fake_knn", lambda argv: SAMPLE["knn"], raising=False)
+    out = tmp_path / "bench"
+    report = run_report(out, ["bert", "knn"], reuse=False, data=tmp_path, keep_going=True)
+    assert report["sections"]["bert"]["error"] == "RuntimeError: no CUDA kernel for this op"
+    assert report["sections"]["knn"]["result"]["k"] == 10
+    text = out.with_suffix(".md").read_text()
+    assert "Failed, no figures: `RuntimeError: no CUDA kernel for this op`" in text
+    assert "## kNN graph" in text
+    import pytest
+
+    with pytest.raises(RuntimeError):  # without keep_going the run stops there
+        run_report(tmp_path / "other", ["bert", "knn"], reuse=False, data=tmp_path)

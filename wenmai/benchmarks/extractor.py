@@ -93,15 +93,19 @@ def _time_batches(fn, batches) -> float:
     start = time.perf_counter()
     for batch in batches:
         fn(batch)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - start
 
 
 def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], limit: int,
                     batch_size: int, lengths, attention_batch: int, repeats: int) -> dict:
-    """Sparse vs full attention per layer, and extractor throughput DGCNN vs BiLSTM."""
+    """Sparse vs full attention per layer (CPU: its peak memory is the point), and extractor
+    throughput DGCNN vs BiLSTM on the GPU when there is one (as the pipeline's handler would)."""
     from wenmai.models.checkpoint import read_config
     from wenmai.models.evaluate_extractor import EXTRACTOR_SUBDIR, read_triples
     from wenmai.models.extractor import TripleExtractor, extract_triples, load_extractor
+    from wenmai.models.handlers import select_device
     from wenmai.text import load_jieba, segment
 
     model, vocab = load_extractor(models_dir / EXTRACTOR_SUBDIR)
@@ -115,7 +119,8 @@ def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], 
     texts = [t for t, _ in read_triples(data)][:limit]
     examples = sorted(((t, list(segment(jieba, t))) for t in texts), key=lambda e: len(e[0]))
     batches = [examples[i:i + batch_size] for i in range(0, len(examples), batch_size)]
-    cpu = torch.device("cpu")
+    device = select_device("auto")
+    report["device"] = str(device)
     max_len = 256
 
     def forward(m):
@@ -126,15 +131,15 @@ def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], 
             words = torch.zeros_like(chars)
             for i, (c, w) in enumerate(feats):
                 chars[i, :len(c)], words[i, :len(w)] = torch.tensor(c), torch.tensor(w)
-            zero = torch.zeros(len(feats), dtype=torch.long)
+            zero = torch.zeros(len(feats), dtype=torch.long, device=device)
             with torch.inference_mode():
-                m(chars, words, zero, zero)
+                m(chars.to(device), words.to(device), zero, zero)
         return run
 
     same_width = {}
     for arch in ("dgcnn", "bilstm"):  # equal width, random weights: the architectures' own cost
         torch.manual_seed(0)
-        m = TripleExtractor(dataclasses.replace(cfg, arch=arch)).eval()
+        m = TripleExtractor(dataclasses.replace(cfg, arch=arch)).to(device).eval()
         _time_batches(forward(m), batches[:2])  # warm-up
         seconds = _time_batches(forward(m), batches)
         same_width[arch] = {"sentences_per_s": len(examples) / seconds,
@@ -146,8 +151,9 @@ def bench_extractor(data: Path, models_dir: Path, baseline_dir: Optional[Path], 
     report["extract_trained"] = {}
     for name, directory in trained.items():  # end to end: decoding of the subjects each finds
         m, v = load_extractor(directory / EXTRACTOR_SUBDIR)
+        m.to(device)
         threshold = float(read_config(directory / EXTRACTOR_SUBDIR).get("threshold", 0.5))
-        seconds = _time_batches(lambda b: extract_triples(m, v, b, cpu, threshold, max_len), batches)
+        seconds = _time_batches(lambda b: extract_triples(m, v, b, device, threshold, max_len), batches)
         report["extract_trained"][name] = {"arch": m.config.arch, "dir": str(directory),
                                            "sentences_per_s": len(examples) / seconds}
     report["n"] = len(examples)

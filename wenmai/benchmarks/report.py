@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Optional
@@ -38,19 +39,37 @@ SECTIONS: dict[str, tuple[str, str, list[str]]] = {
     "knn_1m": ("wenmai.benchmarks.knn", "main", ["--sizes", "1000000", "--sharded-max", "0"]),
     "infomap": ("wenmai.benchmarks.infomap", "main", ["--limit", "10000"]),
     "job": ("wenmai.benchmarks.job", "main", ["--sizes", "1000", "10000", "100000"]),
+    "job_news": ("wenmai.benchmarks.job", "main", ["--corpus", "news", "--sizes", "1000"]),
 }
 VERBS = {"encoder": "encoder", "bert": "bert", "titler": "titler", "titler_pipeline": "efficiency",
          "extractor": "extractor", "extractor_pipeline": "efficiency", "knn": "knn",
          "knn_1m": "knn",
-         "infomap": "infomap", "job": "job"}
+         "infomap": "infomap", "job": "job", "job_news": "job"}
 
 
-def command(name: str, shown_data_dir: str = SHOWN_DATA_DIR) -> str:
-    """The command line that reruns section `name`.
+def command(name: str, shown_data_dir: str = SHOWN_DATA_DIR, argv: Optional[list[str]] = None) -> str:
+    """The command line that reruns section `name` (with `argv` instead of its own arguments).
 
     Example: command("infomap") == "wenmai bench infomap --data-dir ../shared/data --limit 10000"
     """
-    return " ".join(["wenmai bench", VERBS[name], "--data-dir", shown_data_dir, *SECTIONS[name][2]])
+    argv = SECTIONS[name][2] if argv is None else argv
+    return " ".join(["wenmai bench", VERBS[name], "--data-dir", shown_data_dir, *argv])
+
+
+def section_args(overrides: list[str]) -> dict[str, list[str]]:
+    """`--args SECTION=ARGS` strings -> {section: its argument list}, so a smaller machine budget
+    (a GPU lease, say) can run a section at other sizes; the report shows the command that ran.
+
+    Example: section_args(["job=--sizes 1000 10000"]) == {"job": ["--sizes", "1000", "10000"]}
+    """
+    out = {}
+    for item in overrides:
+        name, sep, args = item.partition("=")
+        if not sep or name not in SECTIONS:
+            raise ValueError(f"--args {item!r}: expected SECTION=ARGS with SECTION one of "
+                             f"{', '.join(SECTIONS)}")
+        out[name] = args.split()
+    return out
 
 
 def machine() -> dict:
@@ -135,12 +154,15 @@ def _infomap(r: dict) -> list[str]:
 
 
 def _job(r: dict) -> list[str]:
-    lines = ["| documents | seconds | documents/s | peak RSS (MiB) | largest stage shares |",
-             "|---|---|---|---|---|"]
+    lines = ["| documents | seconds | documents/s | characters/s | peak RSS (MiB) | "
+             "largest stage shares | model inference seconds |", "|---|---|---|---|---|---|---|"]
     for run in r["runs"]:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in list(run["stage_share"].items())[:4])
-        lines.append(f"| {run['n']:,} | {run['job_seconds']:.1f} | {run['documents_per_s']:,.0f} | "
-                     f"{run['peak_rss_mib']:,.0f} | {shares} |")
+        models = ", ".join(f"{m} {x['seconds']:.1f}" for m, x in run.get("inference", {}).items()
+                           if x.get("seconds") is not None) or "–"
+        lines.append(f"| {run['n']:,} | {run['job_seconds']:.1f} | {run['documents_per_s']:,.1f} | "
+                     f"{run.get('characters_per_s', 0):,.0f} | {run['peak_rss_mib']:,.0f} | "
+                     f"{shares} | {models} |")
     return lines
 
 
@@ -148,14 +170,15 @@ RENDER: dict[str, Callable[[dict], list[str]]] = {
     "encoder": _encoder, "bert": _bert, "titler": _titler, "titler_pipeline": _efficiency,
     "extractor": _extractor, "extractor_pipeline": _efficiency, "knn": _knn, "knn_1m": _knn,
     "infomap": _infomap,
-    "job": _job}
+    "job": _job, "job_news": _job}
 TITLES = {"encoder": "Encoder: bare loop vs pipeline, padding", "bert": "Encoder vs BERT-base",
           "titler": "Titler: greedy vs beam search", "titler_pipeline": "Titler in the pipeline",
           "extractor": "Extractor: sparse attention, DGCNN vs BiLSTM",
           "extractor_pipeline": "Extractor in the pipeline",
           "knn": "kNN graph: exact, IVF, HNSW, sharded",
           "knn_1m": "kNN graph at one million vectors", "infomap": "InfoMap engines",
-          "job": "The whole job: growth curve"}
+          "job": "The whole job: growth curve",
+          "job_news": "The whole job on articles (the newest news stories)"}
 
 
 def markdown(report: dict) -> str:
@@ -170,6 +193,9 @@ def markdown(report: dict) -> str:
             continue
         entry = report["sections"][name]
         lines += [f"## {TITLES[name]}", "", f"`{entry['command']}` ({entry['seconds']:.0f} s)", ""]
+        if "error" in entry:
+            lines += [f"Failed, no figures: `{entry['error']}`", ""]
+            continue
         lines += RENDER[name](entry["result"]) + [""]
     return "\n".join(lines)
 
@@ -182,24 +208,36 @@ def hand_written(md: Path) -> str:
 
 
 def run_report(out: Path, sections: list[str], reuse: bool, data: Path,
-               shown_data_dir: str = SHOWN_DATA_DIR) -> dict:
-    """Runs each section with `--data-dir data`; its command names the directory as
-    `shown_data_dir`. OUT.md keeps its hand-written part (`HAND_WRITTEN`)."""
+               shown_data_dir: str = SHOWN_DATA_DIR,
+               overrides: Optional[dict[str, list[str]]] = None, keep_going: bool = False) -> dict:
+    """Runs each section with `--data-dir data` (and its `overrides` arguments, if any); its
+    command names the directory as `shown_data_dir`. OUT.md keeps its hand-written part
+    (`HAND_WRITTEN`). With `keep_going`, a section that raises is recorded with its error and
+    the next one runs (a one-shot run on a borrowed machine keeps the rest); a rerun with `reuse`
+    runs a failed section again."""
+    overrides = overrides or {}
     path = out.with_suffix(".json")
     kept = hand_written(out.with_suffix(".md"))
     report = json.loads(path.read_text()) if reuse and path.is_file() else {"sections": {}}
     report["machine"] = machine()
     out.parent.mkdir(parents=True, exist_ok=True)
     for name in sections:
-        if reuse and name in report["sections"]:
+        if reuse and name in report["sections"] and "error" not in report["sections"][name]:
             continue
         module, fn, argv = SECTIONS[name]
-        shown = command(name, shown_data_dir)
+        argv = overrides.get(name, argv)
+        shown = command(name, shown_data_dir, argv)
         print(f"== {name}: {shown}", flush=True)
         start = time.perf_counter()
-        result = getattr(importlib.import_module(module), fn)(["--data-dir", str(data), *argv])
-        report["sections"][name] = {"command": shown, "result": result,
-                                    "seconds": time.perf_counter() - start}
+        try:
+            result = getattr(importlib.import_module(module), fn)(["--data-dir", str(data), *argv])
+            entry = {"command": shown, "result": result}
+        except Exception as e:  # noqa: BLE001 - recorded, then re-raised unless keep_going
+            if not keep_going:
+                raise
+            traceback.print_exc()
+            entry = {"command": shown, "error": f"{type(e).__name__}: {e}"[:500]}
+        report["sections"][name] = {**entry, "seconds": time.perf_counter() - start}
         report["finished_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         path.write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         out.with_suffix(".md").write_text(markdown(report) + ("\n" + kept if kept else ""),
@@ -215,9 +253,15 @@ def main(argv: Optional[list[str]] = None) -> dict:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=list(SECTIONS))
     parser.add_argument("--reuse", action="store_true",
                         help="keep sections already in OUT.json instead of rerunning them")
+    parser.add_argument("--args", nargs="+", default=[], metavar="SECTION=ARGS",
+                        help='other arguments for a section, e.g. --args "job=--sizes 1000 10000"')
+    parser.add_argument("--keep-going", action="store_true",
+                        help="record a failing section's error and run the next one")
     args = parser.parse_args(argv)
+    overrides = section_args(args.args)
     data = data_dir(args.data_dir)  # before any section runs: a missing one stops nothing midway
     shown = SHOWN_DATA_DIR if args.data_dir is None else str(args.data_dir)
-    report = run_report(args.out, args.sections, args.reuse, data, shown)
+    report = run_report(args.out, args.sections, args.reuse, data, shown, overrides,
+                        args.keep_going)
     print(markdown(report))
     return report

@@ -19,12 +19,15 @@ DEFAULT_TITLE_PAIRS = "titles/csl/test.jsonl"  # in --data-dir
 
 def bench_titler(pairs: Path, models_dir: Path, limit: int, batch_size: int, beam_sizes,
                  max_title_len: int) -> dict:
-    """Titles/s of `generate_titles` on the same texts, batched, for each beam size (1 = greedy)."""
+    """Titles/s of `generate_titles` on the same texts, batched, for each beam size (1 = greedy),
+    on the GPU when there is one (as the pipeline's handler would run it)."""
     from wenmai.models.evaluate_titler import read_title_pairs
+    from wenmai.models.handlers import select_device
     from wenmai.models.titler import generate_titles, load_titler
 
     texts = read_title_pairs(pairs)[0][:limit]
     model, vocab = load_titler(models_dir / "titler")
+    model.to(select_device("auto"))
     generate_titles(model, vocab, texts[:batch_size], 1, max_title_len)  # warm-up
     report = {"n": len(texts), "pairs": str(pairs), "batch_size": batch_size,
               "max_len": model.config.max_len, "max_title_len": max_title_len,
@@ -33,6 +36,8 @@ def bench_titler(pairs: Path, models_dir: Path, limit: int, batch_size: int, bea
     for k in beam_sizes:
         start = time.perf_counter()
         titles = generate_titles(model, vocab, texts, k, max_title_len, batch_size=batch_size)
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         report["beams"][str(k)] = {"titles_per_s": len(texts) / seconds, "seconds": seconds,
                                    "mean_title_chars": sum(len(t) for t, _ in titles) / len(texts)}
