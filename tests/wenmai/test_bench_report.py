@@ -131,3 +131,42 @@ def test_keep_going_records_a_failing_section_and_runs_the_next(tmp_path, monkey
 
     with pytest.raises(RuntimeError):  # without keep_going the run stops there
         run_report(tmp_path / "other", ["bert", "knn"], reuse=False, data=tmp_path)
+
+
+def test_the_gpu_script_names_sections_and_overrides_the_report_knows():
+    """.ci/gpu-bench runs once on a borrowed machine: a section renamed here must not be found
+    out there."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / ".ci" / "gpu-bench").read_text()
+    words = shlex.split(script.replace("\\\n", " "), comments=True)
+    at = words.index("--sections")
+    named = []
+    for word in words[at + 1:]:
+        if word.startswith("-"):
+            break
+        named.append(word)
+    assert named and set(named) <= set(SECTIONS)
+    overrides = [words[i + 1] for i, w in enumerate(words) if w == "--args"]
+    assert overrides and bench_report.section_args(overrides)  # parses, known sections only
+    assert re.search(r"bench report .*--keep-going", script.replace("\\\n", " "))
+
+
+def test_the_gpu_script_refuses_a_machine_without_cuda(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    script = Path(__file__).resolve().parents[2] / ".ci" / "gpu-bench"
+    done = subprocess.run(["bash", str(script), str(tmp_path), str(tmp_path / "out")],
+                          capture_output=True, text=True, env={"PYTHON": sys.executable,
+                                                               "PATH": "/usr/bin:/bin"})
+    assert done.returncode != 0 and "no CUDA GPU here" in done.stderr
+    assert not (tmp_path / "out.json").exists()
