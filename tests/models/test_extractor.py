@@ -46,17 +46,46 @@ def tiny_config(vocab, **kw):
 def test_gated_block_reduces_to_identity_or_conv_when_the_gate_saturates():
     torch.manual_seed(0)
     block = GatedDilatedConv(8, 3, dilation=2, dropout=0.0)
-    x = torch.randn(2, 11, 8)
-    mask = torch.ones(2, 11, dtype=torch.bool)
-    assert block(x, mask).shape == (2, 11, 8)
+    x = torch.randn(2, 8, 11)  # channels first
+    mask = torch.ones(2, 1, 11)
+    assert block(x, mask).shape == (2, 8, 11)
     with torch.no_grad():
         block.conv.weight[8:] = 0.0  # the gate half sees nothing but its bias
         block.conv.bias[8:] = -1e4  # gate 0: y = x
     assert torch.allclose(block(x, mask), x)
     with torch.no_grad():
         block.conv.bias[8:] = 1e4  # gate 1: y = conv_a(x)
-    a = block.conv(x.transpose(1, 2)).transpose(1, 2)[..., :8]
+    a = block.conv(x)[:, :8]
     assert torch.allclose(block(x, mask), a, atol=1e-6)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_the_channels_first_stack_gives_the_numbers_of_the_transposing_one(vocab, layer_norm):
+    """The stack runs in (B, d, T); these weights were trained with blocks that transposed
+    around each convolution: the states must be the same numbers, padding included."""
+    torch.manual_seed(0)
+    model = TripleExtractor(tiny_config(vocab, layer_norm=layer_norm)).eval()
+    chars = torch.randint(2, vocab.n_chars, (3, 13))
+    chars[1, 9:] = 0  # a shorter row: padding
+    words = torch.randint(2, vocab.n_words, (3, 13)) * (chars != 0)
+
+    def transposing(block, x, mask):  # the block as it was, (B, T, d) in and out
+        m = mask.unsqueeze(-1).to(x.dtype)
+        x = x * m
+        h = x if block.norm is None else block.norm(x) * m
+        a, b = block.conv(h.transpose(1, 2)).transpose(1, 2).chunk(2, dim=-1)
+        return (x + (a - x) * torch.sigmoid(b)) * m
+
+    with torch.no_grad():
+        mask = chars != 0
+        T = chars.shape[1]
+        x = model.char_emb(chars) + model.pos_emb(torch.arange(T))
+        x = (x + model.word_proj(model.word_emb(words))) * mask.unsqueeze(-1)
+        for block in model.blocks:
+            x = transposing(block, x, mask)
+        if model.final_norm is not None:
+            x = model.final_norm(x) * mask.unsqueeze(-1)
+        assert torch.equal(model.encode(chars, words), x)
 
 
 @pytest.mark.parametrize("arch,attention", [("dgcnn", "full"), ("dgcnn", "local"),
