@@ -104,3 +104,17 @@ def test_every_row_trains_scores_and_lands_in_the_table(tmp_path, monkeypatch):
     assert again["rows"] == report["rows"]
     assert again["trained_rows_reused"] == again["trained_rows"] == len(ROWS)
     assert "were already in --runs and only scored" in out.with_suffix(".md").read_text()
+
+
+def test_the_infomax_row_reads_the_unlabelled_files_it_is_given(tmp_path, monkeypatch):
+    from wenmai.benchmarks.encoders import UNLABELLED, Budget, train_row
+
+    seen = []
+    monkeypatch.setattr("wenmai.cli.train.encoder", lambda flags: seen.append(flags))
+    train_row("infomax", tmp_path / "a", tmp_path, 1, Budget())
+    train_row("infomax", tmp_path / "b", tmp_path, 1,
+              Budget(unlabelled=("raw/zhihu_questions.txt", "titles/xwlb/archive.jsonl")))
+    corpus = [flags[flags.index("--corpus") + 1:] for flags in seen]
+    assert corpus[0] == [str(tmp_path / f) for f in UNLABELLED]
+    assert corpus[1] == [str(tmp_path / "raw/zhihu_questions.txt"),
+                         str(tmp_path / "titles/xwlb/archive.jsonl")]

@@ -66,6 +66,7 @@ class Budget:
     max_pairs: int = 0  # 0: every training pair each epoch
     threads: int = 2
     extra: tuple[str, ...] = ()  # more `wenmai train encoder` flags, the same for every row
+    unlabelled: tuple[str, ...] = UNLABELLED  # the infomax row's texts, in --data-dir
 
 
 def train_row(row: str, out: Path, data_dir: Path, seed: int, budget: Budget,
@@ -80,7 +81,7 @@ def train_row(row: str, out: Path, data_dir: Path, seed: int, budget: Budget,
              "--epochs", str(budget.epochs), "--max-pairs", str(budget.max_pairs),
              "--threads", str(budget.threads), *budget.extra, *ROWS[row]]
     if row == "infomax":
-        flags += ["--corpus", *[str(data_dir / f) for f in UNLABELLED]]
+        flags += ["--corpus", *[str(data_dir / f) for f in budget.unlabelled]]
     if row == "infomax_am":
         flags += ["--init-from", str(infomax_dir / "encoder")]
     train(flags)
@@ -368,6 +369,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
                         help="torch threads for training and for scoring (sentences/s)")
     parser.add_argument("--train-args", default="",
                         help="more `wenmai train encoder` flags for every row, in one string")
+    parser.add_argument("--infomax-corpus", nargs="+", default=list(UNLABELLED),
+                        help="the infomax row's unlabelled texts, in --data-dir (default: "
+                             f"{' '.join(UNLABELLED)})")
     parser.add_argument("--shipped", type=Path, default=DEFAULT_MODELS_DIR,
                         help="models dir of the `shipped` reference row")
     parser.add_argument("--out", type=Path, default=Path("docs/encoders"),
@@ -378,7 +382,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     command = "wenmai bench encoders " + shlex.join(argv if argv is not None else sys.argv[2:])
     report = bench_encoders(data, args.runs, args.seeds,
                             Budget(args.epochs, args.max_pairs, args.threads,
-                                   tuple(args.train_args.split())), args.rows,
+                                   tuple(args.train_args.split()), tuple(args.infomax_corpus)),
+                            args.rows,
                             command.strip(), args.shipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(report, indent=2), encoding="utf-8")
