@@ -6,8 +6,9 @@ definitions, so "faithful" means the same thing where titles are made and where 
 
 **Span characters** are ASCII digits, the Chinese numerals 〇零一二三四五六七八九十百千万亿两,
 Latin letters, "." and "%" (after NFKC, as the pipeline cleans text). A *run* is a maximal
-sequence of span characters: "2026年8月10日" has the runs "2026", "8" and "10"; "增长3.5%" has
-"3.5%"; "iPhone15发布" has "iPhone15".
+sequence of span characters, a "." only between two others: "2026年8月10日" has the runs "2026",
+"8" and "10"; "增长3.5%" has "3.5%"; "iPhone15发布" has "iPhone15"; "措施.方法" has none (there
+"." is a full stop, as abstracts write it, and no title copies it).
 
 **A number string** is a run that holds a numeral, plus the one unit character right after it
 when that character is in `UNITS` ("1244万", "2026年", "三成", "6月", "2日"). Not numbers: a
@@ -177,14 +178,17 @@ def digest_lead(text: str) -> Optional[str]:
 
 
 def runs(text: str) -> list[tuple[int, int]]:
-    """(start, end) of every maximal run of span characters.
+    """(start, end) of every maximal run of span characters. A "." belongs to a run only between
+    two other span characters (3.5, H.264): elsewhere it is a full stop, which abstracts write as
+    "." after Chinese (…的措施.方法), and a title may not copy it.
 
-    Example: runs("2026年8月10日") == [(0, 4), (5, 6), (7, 9)]
+    Example: runs("2026年8月10日") == [(0, 4), (5, 6), (7, 9)]; runs("措施.方法 第3.5节") == [(7, 10)]
     """
     return [m.span() for m in _RUN.finditer(text)]
 
 
-_RUN = re.compile("[" + re.escape("".join(sorted(SPAN_CHARS))) + "]+")
+_RUN_CHARS = "[" + re.escape("".join(sorted(SPAN_CHARS - {"."}))) + "]+"
+_RUN = re.compile(f"{_RUN_CHARS}(?:\\.{_RUN_CHARS})*")
 
 
 def _masked(text: str) -> list[bool]:
@@ -260,6 +264,7 @@ BOOK_OPEN, BOOK_CLOSE = "《", "》"
 # a time word a title ended on: the source's sentence went on (…新闻发布会今天, …当地时间今天)
 _DANGLING_TIME = re.compile(r"(?:当地时间)?(?:今天|昨天|明天|今日|昨日|日前|近日|当天|当日|目前|此前)?$")
 _TRAILING_MARKS = ",:;、。 "  # after normalisation (，：； -> ,:;)
+_DANGLING_MARKS = _TRAILING_MARKS + "(“‘[-/—<"  # nothing follows an opener or a dash (…酶(, …JWH-)
 _PAIRED = (("“", "”"), ("‘", "’"), ("(", ")"), ("[", "]"))  # after normalisation (（ -> ()
 _BOOK = re.compile("《([^《》]+)》")
 _LABELS_NORM = tuple("".join(normalize_char(c) for c in t) for t in SERIES_LABELS)
@@ -320,6 +325,7 @@ def untitled_reason(text: str, min_chinese: float = 0.5) -> Optional[str]:
 
 
 MAX_COPY_TAIL = 16  # characters of a title's end searched for in its source
+_FULL_STOPS = frozenset("。!?.")  # after normalisation (！？ -> !?); "." only outside a run
 
 
 class TitleConstraint:
@@ -363,7 +369,7 @@ class TitleConstraint:
         norm_words = ["".join(normalize(c) for c in w) for w in words]
         self._no_start = self._inner_only(norm, norm_words)
         self._word_ends = self._boundaries(norm, norm_words)  # None: no word knowledge
-        self._copies: dict[str, tuple[set[str], bool]] = {}  # prefix tail -> `_copy` result
+        self._copies: dict[str, list[int]] = {}  # prefix tail -> `_copy_ends` result
         self._names = frozenset(_BOOK.findall(norm))  # the source's 《name》s
         self._tags = {label for label in _LABELS_NORM if label in norm}  # labels it names
 
@@ -406,7 +412,7 @@ class TitleConstraint:
         if binding:  # mid-word in the source: go on along it (搭 -> 搭乘), no end
             only = goes_on if only is None else (only & goes_on) or only
         elif not run:  # free to turn elsewhere, not into a word's middle (国 of 我国, 示 of 指示)
-            ban |= self._no_start - goes_on
+            ban |= (self._no_start - goes_on) | self._across(prefix)
         if prefix and title_key(prefix) in self._banned:
             ban.add(self.END)
         opened = prefix.rfind(BOOK_OPEN)
@@ -441,6 +447,21 @@ class TitleConstraint:
         return {n[len(name)] if len(n) > len(name) else BOOK_CLOSE
                 for n in self._unused_names(before) if n.startswith(name)}
 
+    def _copy_ends(self, prefix: str) -> list[int]:
+        """Where, in the source, each occurrence of the prefix's longest tail found there ends."""
+        tail = prefix[-MAX_COPY_TAIL:]
+        if tail not in self._copies:
+            ends: list[int] = []
+            for k in range(len(tail), 0, -1):
+                piece, at = tail[-k:], self._norm_source.find(tail[-k:])
+                while at >= 0:
+                    ends.append(at + k)
+                    at = self._norm_source.find(piece, at + 1)
+                if ends:
+                    break
+            self._copies[tail] = ends
+        return self._copies[tail]
+
     def _copy(self, prefix: str) -> tuple[set[str], bool]:
         """(the characters that continue the source text the title is copying, whether they bind).
 
@@ -450,20 +471,26 @@ class TitleConstraint:
         copied, or the words are unknown: ((), False)."""
         if self._word_ends is None:
             return set(), False
-        tail = prefix[-MAX_COPY_TAIL:]
-        if tail not in self._copies:
-            found: tuple[set[str], bool] = (set(), False)
-            for k in range(len(tail), 0, -1):
-                piece, ends, at = tail[-k:], [], self._norm_source.find(tail[-k:])
-                while at >= 0:
-                    ends.append(at + k)
-                    at = self._norm_source.find(piece, at + 1)
-                if ends:
-                    found = ({self._norm_source[e] for e in ends if e < len(self._norm_source)},
-                             not self._word_ends.intersection(ends))
-                    break
-            self._copies[tail] = found
-        return self._copies[tail]
+        ends = self._copy_ends(prefix)
+        if not ends:
+            return set(), False
+        return ({self._norm_source[e] for e in ends if e < len(self._norm_source)},
+                not self._word_ends.intersection(ends))
+
+    def _across(self, prefix: str) -> set[str]:
+        """The characters that would carry a copy over the end of its source sentence: a copy
+        that ends where a sentence does (…的竞争力.方法, …措施。今年) may not go on with the next
+        sentence's first character, unless it goes on that way elsewhere in the source."""
+        if not prefix or prefix[-1] in SPAN_CHARS:
+            return set()
+        src, after, goes_on = self._norm_source, set(), set()
+        for e in self._copy_ends(prefix):
+            if e + 1 < len(src) and src[e] in _FULL_STOPS and not (
+                    src[e] == "." and src[e + 1] in SPAN_CHARS and src[e - 1] in SPAN_CHARS):
+                after.add(src[e + 1])
+            elif e < len(src):
+                goes_on.add(src[e])
+        return after - goes_on
 
     def finish(self, title: str) -> str:
         """The decoded (normalised) title as the reader sees it: an unfinished run, a word left
@@ -491,9 +518,9 @@ class TitleConstraint:
             if (closed >= 0 and mark not in title[:closed]
                     and not {title[closed - 1:closed], title[closed + 1:closed + 2]} <= SPAN_CHARS):
                 title = title[:closed] + title[closed + 1:]  # (not between two digits: 3)5)
-        bare = title.rstrip(_TRAILING_MARKS)
-        if bare:  # no title ends on a clause or sentence mark (…时强调, …修复、, …巴切莱特。)
-            title = bare
+        bare = title.rstrip(_DANGLING_MARKS)
+        if bare:  # no title ends on a clause or sentence mark (…时强调, …修复、, …巴切莱特。),
+            title = bare  # nor on an opening bracket or quote, or a dash (…歧化酶(, …激动剂JWH-)
         dangling = _DANGLING_TIME.search(title)
         if dangling.group(0) and dangling.start() >= 4:
             title = title[:dangling.start()].rstrip(_TRAILING_MARKS)

@@ -190,6 +190,33 @@ def test_a_clause_or_sentence_mark_the_title_ended_on_is_dropped():
     assert c.finish("。") == "。"  # nothing else left: kept
 
 
+def test_a_full_stop_written_as_a_dot_is_no_run_and_no_title_copies_it():
+    """Abstracts end sentences with "." after Chinese (…的措施.方法): a title that copied it ran
+    into the next sentence (扩大我国中药出口的措施.方法)."""
+    assert runs("措施.方法 第3.5节 H.264") == [(7, 10), (12, 17)]
+    c = TitleConstraint("提出扩大中药出口的措施.方法 分析了H.264编码")
+    assert "." not in c.rule("扩大中药出口的措施")[1]  # after Chinese: a full stop, banned
+    only, _, _ = c.rule("分析了h.")  # (the constraint sees Latin letters lower-cased)
+    assert only == {"2"}  # inside a run: the dot of H.264 goes on as in the source
+
+
+def test_a_copy_does_not_run_on_into_the_next_sentence():
+    """Without its dot the crossing stayed (我国制药企业的竞争力方法): a copy that ends where a
+    source sentence ends may not go on with the next sentence's first character."""
+    c = TitleConstraint("分析了我国制药企业的竞争力.方法是问卷调查。今年研究了企业的方法")
+    assert "方" in c.rule("我国制药企业的竞争力")[2]
+    assert "今" in c.rule("企业的竞争力方法是问卷调查")[2]
+    assert "方" not in c.rule("研究了企业的")[2]  # 企业的方法 is one sentence of the source
+    assert "" not in c.rule("我国制药企业的竞争力")[2]  # ending there is fine
+
+
+def test_an_opening_mark_or_dash_the_title_ended_on_is_dropped():
+    c = TitleConstraint("超氧化物歧化酶(SOD)活性；大麻素受体激动剂JWH-133的作用")
+    assert c.finish("超氧化物歧化酶(") == "超氧化物歧化酶"
+    assert c.finish("大麻素受体激动剂JWH-") == "大麻素受体激动剂JWH"
+    assert c.finish("大麻素受体激动剂JWH-133") == "大麻素受体激动剂JWH-133"
+
+
 def test_a_name_is_given_once():
     c = TitleConstraint("今天的《大国工匠》讲述张某；本台播出《大国工匠》和《求是》文章")
     assert c.rule("《大国工匠》《")[0] == {"求"}  # the other name, not this one again
