@@ -306,7 +306,8 @@ _RULES = (("word_boundary (drop)", {"word_boundary": "drop"}),
           ("date_shape", {"date_shape": True}),
           ("nationality_link", {"nationality_link": True}),
           ("cues", {"cues": True}),
-          ("work_marks", {"work_marks": True}))
+          ("work_marks", {"work_marks": True}),
+          ("abbreviation_link", {"abbreviation_link": True}))
 
 
 def rule_variants(rules: RuleConfig) -> list[tuple[str, Optional[RuleConfig]]]:
@@ -314,7 +315,7 @@ def rule_variants(rules: RuleConfig) -> list[tuple[str, Optional[RuleConfig]]]:
     rule alone (and word boundaries extended instead of dropped); all of `rules`; all but one."""
     off = replace(rules, word_boundary="off", person_evidence=False, country_lexicon=False,
                   date_shape=False, nationality_link=False, cues=False, work_marks=False,
-                  labels=False)
+                  labels=False, abbreviation_link=False)
     out: list[tuple[str, Optional[RuleConfig]]] = [("none", None), ("always-on checks only", off)]
     out += [("checks + " + name, replace(off, **on)) for name, on in _RULES]
     out += [("checks + word_boundary (extend)", replace(off, word_boundary="extend")),

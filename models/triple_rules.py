@@ -21,6 +21,9 @@ put phrases in person slots. Each rule below asks the sentence for evidence the 
   name does (甲和夫人乙; not 乙和丙 in 甲夫人乙和丙夫人丁).
 - Always: the subject and object spans do not overlap (中国铁路…公司 总部地点 中国), and no span
   holds a clause break or a title mark (三枪拍案惊奇》、《大笑江湖).
+- `abbreviation_link` (简称 only): the short form stands by its full name, in a bracket opened
+  right after it (国际海事组织(IMO), RAFLE（朗阁…中心）) or behind a cue (…公司（以下简称“远数科技”）,
+  …简称“粤通租车”), not in the bracket of a name next to it (世界卫生组织(WHO)和…机构(HAI)).
 - `nationality_link` (国籍 only): the sentence must tie the person to the country: the country
   before the person in the same clause with only nouns, adjectives or 的 between (越南国家主席X,
   来自德国的参展商X; not 中国驻泰国大使X),
@@ -37,7 +40,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 __all__ = ["RuleConfig", "COUNTRIES", "CUES", "slot_types", "has_cue", "snap_span", "is_country", "has_date_shape",
-           "looks_like_person", "nationality_linked", "person_labelled", "work_labelled", "not_a_person", "TripleRules", "pos_tags"]
+           "looks_like_person", "nationality_linked", "abbreviation_linked", "person_labelled", "work_labelled", "not_a_person", "TripleRules", "pos_tags"]
 
 # Sovereign states and a few entities the training data gives as a nationality, in their
 # common Chinese names and the short forms news uses (written for this module, not dataset text).
@@ -154,6 +157,7 @@ class RuleConfig:
     # a field label or role phrase next to a span stands in for 《》 or a name's POS (歌名：X,
     # 作者是X, 是X创作的; a work that opens the sentence: X是某某演唱的歌曲)
     labels: bool = True
+    abbreviation_link: bool = True  # 简称 needs the short form bracketed by or cued from the name
 
     def __post_init__(self):
         assert self.word_boundary in ("extend", "drop", "off"), \
@@ -319,6 +323,27 @@ def has_cue(text: str, s: tuple[int, int], o: tuple[int, int], cue: str, reach: 
     return False
 
 
+_ABBREVIATION_CUE = re.compile(r"简称|缩写|简写|略称|缩称|又称|英文名|全称")
+
+
+def abbreviation_linked(text: str, s: tuple[int, int], o: tuple[int, int], reach: int = 40) -> bool:
+    """Is the short form tied to the full name? Between the two spans (either order, at most
+    `reach` characters, no sentence end): a bracket opened right after the first one and not
+    closed before the second (艾滋病病毒(HIV); HIV（艾滋病病毒）; …公司（以下简称“远数科技”）), or
+    a cue word (…公司简称“粤通租车”; …协会英文全称：…，英文缩写：CLIA).
+
+    Example: abbreviation_linked("世界卫生组织(WHO)和国际健康行动机构(HAI)", (0, 6), (18, 21))
+    is False; with (7, 10) it is True.
+    """
+    first, second = sorted([s, o])
+    gap = text[first[1]:second[0]]
+    if len(gap) > reach or _SENTENCE_END & set(gap):
+        return False
+    if gap.lstrip()[:1] in ("(", "（") and not set(gap) & {")", "）"}:
+        return True
+    return bool(_ABBREVIATION_CUE.search(gap))
+
+
 def nationality_linked(text: str, s: tuple[int, int], o: tuple[int, int], tags,
                        max_gap: int) -> bool:
     """Does the sentence tie person s to country o? (a) o before s in one clause, at most
@@ -468,6 +493,9 @@ class TripleRules:
             return False  # kin and spouses: the cue stands between them, no other name does
         if not (self._slot_ok(text, tokens, tags, slot[0], *s)
                 and self._slot_ok(text, tokens, tags, slot[1], *o)):
+            return False
+        if self.config.abbreviation_link and t["predicate"] == "简称" and not abbreviation_linked(
+                text, s, o):
             return False
         if self.config.nationality_link and t["predicate"] == "国籍":
             return nationality_linked(text, s, o, tags, self.config.max_link_gap)

@@ -243,3 +243,25 @@ def test_a_cue_must_start_or_end_on_a_word_boundary():
     bounds = [0, 2, 4, 6, 8, 11, 12, 13, 15, 17, 18]
     assert not has_cue(text, (13, 17), (0, 2), "作者", 20, bounds)
     assert has_cue("王某1958年出生于北京", (0, 2), (9, 11), "出生", 20, [0, 2, 6, 7, 10, 12])
+
+
+def test_an_abbreviation_needs_its_bracket_or_cue():
+    """Papers name several things with their abbreviations in a row; a short form belongs to the
+    name its bracket follows (or a cue ties to it), not to the name next to it."""
+    import jieba
+
+    slots = {"简称": ("机构", "Text")}
+    rules = TripleRules(slots, RuleConfig(word_boundary="off"))
+    text = "参照世界卫生组织(WHO)和国际健康行动机构(HAI)的方法"
+    kept = _kept(rules, text, jieba.lcut(text), [_triple(text, "世界卫生组织", "简称", "WHO"),
+                                                  _triple(text, "世界卫生组织", "简称", "HAI"),
+                                                  _triple(text, "国际健康行动机构", "简称", "HAI")])
+    assert kept == {("世界卫生组织", "简称", "WHO"), ("国际健康行动机构", "简称", "HAI")}
+    cued = "某市旅游有限公司简称“某旅”，成立于2001年"
+    assert _kept(rules, cued, jieba.lcut(cued), [_triple(cued, "某市旅游有限公司", "简称", "某旅")])
+    before = "ABC（某某研究中心）名师团"  # the short form first, the name in its bracket
+    assert _kept(rules, before, jieba.lcut(before), [_triple(before, "某某研究中心", "简称", "ABC")])
+    loose = "皮肤粘膜是艾滋病病毒(HIV)侵袭的部位"
+    assert not _kept(rules, loose, jieba.lcut(loose), [_triple(loose, "皮肤粘膜", "简称", "HIV")])
+    off = TripleRules(slots, RuleConfig(word_boundary="off", abbreviation_link=False))
+    assert _kept(off, loose, jieba.lcut(loose), [_triple(loose, "皮肤粘膜", "简称", "HIV")])
