@@ -485,9 +485,12 @@ class TitleConstraint:
             return set()
         src, after, goes_on = self._norm_source, set(), set()
         for e in self._copy_ends(prefix):
-            if e + 1 < len(src) and src[e] in _FULL_STOPS and not (
-                    src[e] == "." and src[e + 1] in SPAN_CHARS and src[e - 1] in SPAN_CHARS):
-                after.add(src[e + 1])
+            if e < len(src) and src[e] in _FULL_STOPS:
+                nxt = e + 1
+                while nxt < len(src) and src[nxt].isspace():  # 。 分离前: the stop, a space
+                    nxt += 1
+                if nxt < len(src):
+                    after.add(src[nxt])
             elif e < len(src):
                 goes_on.add(src[e])
         return after - goes_on

@@ -208,6 +208,8 @@ def test_a_copy_does_not_run_on_into_the_next_sentence():
     assert "今" in c.rule("企业的竞争力方法是问卷调查")[2]
     assert "方" not in c.rule("研究了企业的")[2]  # 企业的方法 is one sentence of the source
     assert "" not in c.rule("我国制药企业的竞争力")[2]  # ending there is fine
+    spaced = TitleConstraint("飞船与组合体成功分离。 分离后，乘组返回")
+    assert "分" in spaced.rule("飞船与组合体成功分离")[2]  # a space after the stop changes nothing
 
 
 def test_an_opening_mark_or_dash_the_title_ended_on_is_dropped():
