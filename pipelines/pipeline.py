@@ -91,7 +91,9 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
     to_summarize = [docs, embedded["embeddings"], embedded["errors"], clusters.assignments]
     if handlers.titler is not None:
         titled = docs | "Title" >> Title(handlers.titler, config.inference,
-                                             config.title.title_min_chars)
+                                             config.title.title_min_chars,
+                                             config.title.title_lead_chars,
+                                             config.title.title_max_chars)
         to_summarize.append(titled["titles"])
         progress(titled["titles"], "titled")
         stats.append(titled["stats"])

@@ -1,8 +1,13 @@
 """Title: `Doc` -> (doc_id, (title, score, title_source)), plus a summary for the manifest.
 
-Four routes, decided per document by `route`:
+Five routes, decided per document by `route`:
 - **own**: a document no longer than a title (`--title-min-chars`) is its own title
   (title_source "text", score null): no model call, so headline corpora do not pay for the titler;
+- **lead**: a short document (`--title-lead-chars`, one or two sentences: a question, a post) is
+  titled by the whole clauses it opens with that fit in a title (`faithful.lead_title`;
+  title_source "text", score null): the titler learned from news and abstracts, and rewrote
+  one-line questions into fragments and misstatements (如何看待张文宏称「艾滋病病毒比新冠病毒更狡猾」
+  -> 张文宏称「病毒比新冠病毒更狡猾」); one whose first clause is already too long is generated;
 - **headline**: a digest (a bulletin of unrelated items, each under its own headline line:
   `faithful.digest_headlines`) is titled by its first item's headline (title_source "text", score
   null): it has no one subject, and a generated title mixed its items or titled one at random;
@@ -22,16 +27,17 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig
-from wenmai.models.faithful import digest_headlines, titler_input, untitled_reason
+from wenmai.models.faithful import digest_headlines, lead_title, titler_input, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
 from wenmai.types import Doc
 
-GENERATED, OWN, HEADLINE = "generated", "text", "headline"
+GENERATED, OWN, HEADLINE, LEAD = "generated", "text", "headline", "lead"
 
 
-def route(doc: Doc, min_chars: int) -> tuple[str, Optional[str]]:
-    """("own" | "headline" | "untitled" | "generated", the title for own and headline, or the
-    reason for untitled).
+def route(doc: Doc, min_chars: int, lead_chars: int = 0,
+          title_chars: int = 32) -> tuple[str, Optional[str]]:
+    """("own" | "headline" | "lead" | "untitled" | "generated", the title for own, headline and
+    lead, or the reason for untitled).
 
     Example: route(Doc(..., text="北京降温"), 32) == ("own", "北京降温");
     a line of English -> ("untitled", "not_chinese").
@@ -42,16 +48,22 @@ def route(doc: Doc, min_chars: int) -> tuple[str, Optional[str]]:
     if reason:
         return "untitled", reason
     headlines = digest_headlines(doc.text)
-    return ("headline", headlines[0]) if headlines else ("generated", None)
+    if headlines:
+        return "headline", headlines[0]
+    if len(doc.text) <= lead_chars:
+        lead = lead_title(titler_input(doc.text), title_chars)
+        if lead:
+            return "lead", lead
+    return "generated", None
 
 
 class RouteFn(beam.DoFn):
-    def __init__(self, min_chars: int):
-        self._min_chars = min_chars
+    def __init__(self, min_chars: int, lead_chars: int = 0, title_chars: int = 32):
+        self._min_chars, self._lead_chars, self._title_chars = min_chars, lead_chars, title_chars
 
     def process(self, doc: Doc):
-        where, what = route(doc, self._min_chars)
-        if where in ("own", "headline"):  # the document's own words; title_source "text"
+        where, what = route(doc, self._min_chars, self._lead_chars, self._title_chars)
+        if where in ("own", "headline", "lead"):  # the document's own words; title_source "text"
             yield beam.pvalue.TaggedOutput(where, (doc.doc_id, (what, None, OWN)))
         elif where == "untitled":
             yield beam.pvalue.TaggedOutput("untitled", what)
@@ -62,8 +74,8 @@ class RouteFn(beam.DoFn):
 
 
 class TitleSummary(beam.CombineFn):
-    """Route tags -> {"generated", "own", "headline", "untitled": {reason: n}} counts for the
-    manifest."""
+    """Route tags -> {"generated", "own", "headline", "lead", "untitled": {reason: n}} counts for
+    the manifest."""
 
     def create_accumulator(self):
         return {}
@@ -81,7 +93,7 @@ class TitleSummary(beam.CombineFn):
     def extract_output(self, acc):
         untitled = {k.split(":", 1)[1]: v for k, v in sorted(acc.items()) if k.startswith("untitled:")}
         return {"generated": acc.get(GENERATED, 0), "own": acc.get(OWN, 0),
-                "headline": acc.get(HEADLINE, 0), "untitled": untitled}
+                "headline": acc.get(HEADLINE, 0), "lead": acc.get(LEAD, 0), "untitled": untitled}
 
 
 def _with_summary(failures: dict, summary: dict) -> dict:
@@ -90,25 +102,27 @@ def _with_summary(failures: dict, summary: dict) -> dict:
 
 class Title(beam.PTransform):
     """Docs -> `titles` (doc_id, (title, score, title_source)) and `stats` ("title", {"failed",
-    "reasons", "generated", "own", "headline", "untitled"})."""
+    "reasons", "generated", "own", "headline", "lead", "untitled"}). `TitleConfig` says what the
+    lengths mean (`title_min_chars`, `title_lead_chars`, `title_max_chars`)."""
 
     def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig(),
-                 min_chars: int = 32):
+                 min_chars: int = 32, lead_chars: int = 64, title_chars: int = 32):
         super().__init__()
         self._handler = handler
         self._config = config
-        self._min_chars = min_chars
+        self._route = RouteFn(min_chars, lead_chars, title_chars)
 
     def expand(self, docs):
-        routed = docs | "Route" >> beam.ParDo(RouteFn(self._min_chars)).with_outputs(
-            "own", "headline", "untitled", main="generate")
+        routed = docs | "Route" >> beam.ParDo(self._route).with_outputs(
+            "own", "headline", "lead", "untitled", main="generate")
         out = routed.generate | "Generate" >> DocInference(self._handler, self._config)
         generated = out["results"] | "MarkGenerated" >> beam.MapTuple(
             lambda doc_id, result: (doc_id, (result[0], result[1], GENERATED)))
-        titles = (generated, routed.own, routed.headline) | "AllTitles" >> beam.Flatten()
+        titles = (generated, routed.own, routed.headline, routed.lead) | "AllTitles" >> beam.Flatten()
         tags = ((routed.generate | "TagGenerated" >> beam.Map(lambda _: GENERATED)),
                 (routed.own | "TagOwn" >> beam.Map(lambda _: OWN)),
                 (routed.headline | "TagHeadline" >> beam.Map(lambda _: HEADLINE)),
+                (routed.lead | "TagLead" >> beam.Map(lambda _: LEAD)),
                 (routed.untitled | "TagUntitled" >> beam.Map(lambda r: f"untitled:{r}")))
         summary = tags | "AllTags" >> beam.Flatten() | "Summarize" >> beam.CombineGlobally(
             TitleSummary())

@@ -29,8 +29,9 @@ DOCUMENTS = pa.schema([
            "for a text that is not Chinese, or where its titler batch failed", nullable=True),
     _field("title_score", pa.float32(), "titler log-probability per character", nullable=True),
     _field("title_source", pa.string(), "generated (by the titler) or text (the document's own "
-           "words: a document no longer than a title is its own, a digest of headed items takes its "
-           "first headline); null where title is null", nullable=True),
+           "words: a document no longer than a title is its own, a short one takes its leading "
+           "clauses, a digest of headed items takes its first headline); null where title is null",
+           nullable=True),
     _field("embedding", pa.list_(pa.float32()), "unit-length document vector: the encoder's sentence "
            "vectors averaged by length, then the run's char TF-IDF/SVD part (parameters.embed)"),
     _field("cluster_id", pa.int64(), "InfoMap community (clusters.cluster_id)"),
