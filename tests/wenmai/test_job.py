@@ -177,7 +177,8 @@ def test_titles_and_triples_reach_their_tables(corpus, tmp_path):
     handlers = Handlers(encoder=FakeEncoderHandler(), titler=FakeTitlerHandler(chars=4),
                         extractor=FakeExtractorHandler())
     summary = run([str(corpus / "news.txt"), "--output", str(out), "--k", "3",
-                   "--title-min-chars", "1"], handlers=handlers)  # every document to the titler
+                   "--title-min-chars", "1", "--title-lead-chars", "0"],
+                  handlers=handlers)  # every document to the titler
     tables = _tables(out)
     docs = tables["documents"].to_pylist()
     generated = [d for d in docs if d["title_source"] == "generated"]
@@ -207,7 +208,7 @@ def test_failed_titles_leave_documents_untitled_but_written(corpus, tmp_path):
     out = tmp_path / "out"
     handlers = Handlers(encoder=FakeEncoderHandler(), titler=FakeTitlerHandler(fail_on="北京"))
     args = [str(corpus / "news.txt"), "--output", str(out), "--k", "3",
-            "--title-min-chars", "1"]  # every document to the titler
+            "--title-min-chars", "1", "--title-lead-chars", "0"]  # every document to the titler
     with pytest.raises(RunFailed, match=r"titles: the model failed on \d+ of \d+"):
         run(args + ["--max-failed-share", "0"], handlers=handlers)
     assert not out.exists()
