@@ -1,5 +1,7 @@
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from apache_beam.testing.util import assert_that, equal_to
 
 from wenmai.pipelines.infer import FailureStats
@@ -109,3 +111,19 @@ def test_lead_title_keeps_brackets_and_numbers_whole():
         == "分析了H.264编码在视频会议系统中的应用与优化方法"
     # an opening phrase that says nothing is no title: the titler writes one
     assert lead_title("根据生产实践,分析了硫酸法提取工业氧化铍生产过程中的损失分布和影响回收率的因素", 32) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="北京降温会议召开今天明年发布123abc,:.?!，。？（）()「」《》 ", max_size=80),
+       st.integers(4, 40))
+def test_a_lead_title_is_the_text_s_own_start_and_fits(text, max_chars):
+    """Whatever the text, a lead title is a prefix of it (nothing rewritten), fits, and does not
+    end on a clause mark other than ? or !."""
+    from wenmai.models.faithful import lead_title
+
+    title = lead_title(text, max_chars)
+    if title is None:
+        return
+    assert text.strip().startswith(title) and len(title) <= max(max_chars, 0)
+    if len(text.strip()) > max_chars:
+        assert title[-1] not in "，,；;：:。" and len(title) >= 8
