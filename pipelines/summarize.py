@@ -92,12 +92,20 @@ _NOT_PROSE = re.compile(
 # 伟大), prepositions, conjunctions, particles, numerals, measure words, interjections,
 # onomatopoeia, state words. Nouns (安全 an too), names, verbs and verbal nouns stay.
 _FUNCTION_TAGS = re.compile(r"[rtdpcumqyoz]\w*|e|f|a|ad|ag")
+# Verbs that frame a question, an opinion or a report rather than name what it is about: a
+# cluster of 如何看待… questions had 看待 as a keyword, one of 如何评价… questions 评价, and
+# reports say 表示, 指出, 显示 whatever their subject.
+_FRAME_WORDS = frozenset("""
+看待 评价 值得 有没有 怎么办 不会 应该 知道 觉得 认为 愿意 无法 是否 能否 需要 希望 时候 出现 带来
+表示 指出 强调 显示 进行
+""".split())
 
 
 def keyword_tokens(tokens: Sequence[str]) -> list[str]:
     """The tokens that may be keywords: not inside a URL, e-mail address or markup; at least two
     characters with a letter among them; not a number or a number with one unit character; not
-    a function word by jieba's dictionary tag (a word the dictionary lacks, often a name, stays).
+    a function word by jieba's dictionary tag (a word the dictionary lacks, often a name, stays)
+    nor a framing verb (`_FRAME_WORDS`: 看待, 评价, 表示).
 
     Example: keyword_tokens(("详见", "https", "://", "tv", ".", "cctv", ".", "com", "，", "2026", "年",
              "华为", "发布", "15万")) == ["华为", "发布"] (详见 is an adjective to jieba)
@@ -113,7 +121,7 @@ def keyword_tokens(tokens: Sequence[str]) -> list[str]:
         word = token.strip()
         if (len(word) < 2 or blocked[start:pos].any() or not any(c.isalpha() for c in word)
                 or len(_NUMBER_CHARS.sub("", word)) < 2
-                or _FUNCTION_TAGS.fullmatch(tags.get(word, "x"))):
+                or _FUNCTION_TAGS.fullmatch(tags.get(word, "x")) or word in _FRAME_WORDS):
             continue
         out.append(word.lower())
     return out

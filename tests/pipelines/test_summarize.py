@@ -31,6 +31,12 @@ def test_keyword_tokens_leave_function_words_out():
     assert keyword_tokens(tokens) == ["小麦", "抢收", "安全", "殷某某"]
 
 
+def test_keyword_tokens_leave_framing_verbs_out():
+    # 如何看待…, 如何评价… questions and 某某表示… reports: the frame is no topic
+    tokens = ("如何", "看待", "特斯拉", "召回", "，", "如何", "评价", "新", "电影", "，", "专家", "表示")
+    assert keyword_tokens(tokens) == ["特斯拉", "召回", "电影", "专家"]
+
+
 def test_document_words_round_trip_and_skip_what_keywords_never_use():
     doc = Doc("a", "s", 0, "华为发布5G芯片的消息", tokens=("华为", "发布", "5G", "芯片", "的", "消息"))
     assert split_words(document_words(doc)) == keyword_tokens(doc.tokens) == ["华为", "发布", "芯片",
