@@ -4,10 +4,11 @@ Five routes, decided per document by `route`:
 - **own**: a document no longer than a title (`--title-min-chars`) is its own title
   (title_source "text", score null): no model call, so headline corpora do not pay for the titler;
 - **lead**: a short document (`--title-lead-chars`, one or two sentences: a question, a post) is
-  titled by the whole clauses it opens with that fit in a title (`faithful.lead_title`;
-  title_source "text", score null): the titler learned from news and abstracts, and rewrote
-  one-line questions into fragments and misstatements (如何看待张文宏称「艾滋病病毒比新冠病毒更狡猾」
-  -> 张文宏称「病毒比新冠病毒更狡猾」); one whose first clause is already too long is generated;
+  titled by the whole clauses of its first sentence that fit in a title, at least 8 characters
+  (`faithful.lead_title`; title_source "text", score null): the titler learned from news and
+  abstracts, and rewrote one-line questions into fragments and misstatements (如何看待张文宏称
+  「艾滋病病毒比新冠病毒更狡猾」 -> 张文宏称「病毒比新冠病毒更狡猾」); one whose first clause is
+  already too long is generated;
 - **headline**: a digest (a bulletin of unrelated items, each under its own headline line:
   `faithful.digest_headlines`) is titled by its first item's headline (title_source "text", score
   null): it has no one subject, and a generated title mixed its items or titled one at random;
