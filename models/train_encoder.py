@@ -42,7 +42,7 @@ from wenmai.models.encoder_card import encoder_card
 from wenmai.models.encoder_data import build_vocab, corpus_texts, load_pair_data
 from wenmai.models.encoder_dev import dev_scores, dev_thresholds
 from wenmai.models.ppmi import init_embedding, ppmi_svd, read_pretrain_texts
-from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
+from wenmai.models.trainer import Trainer, TrainerConfig, pin_threads, set_seed
 
 __all__ = ["EncoderTrainConfig", "train_encoder", "build_loss"]
 
@@ -136,7 +136,7 @@ def train_encoder(config: EncoderTrainConfig, argv: Optional[Sequence[str]] = No
     `argv` is the command line quoted in the model card (default: this process's arguments).
     """
     cfg = config
-    torch.set_num_threads(max(1, cfg.threads))
+    pin_threads(max(1, cfg.threads))  # BLAS too (the PPMI SVD)
     set_seed(cfg.seed)
     t0 = time.time()
 

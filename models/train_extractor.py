@@ -42,7 +42,7 @@ from wenmai.models.extractor import ExtractorConfig, HalfPointerLoss, TripleExtr
 from wenmai.models.extractor_augment import EntitySwap
 from wenmai.models.ppmi import init_embedding as _init_embedding, ppmi_svd, read_texts as _read_texts
 from wenmai.models.triple_rules import slot_types
-from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
+from wenmai.models.trainer import Trainer, TrainerConfig, pin_threads, set_seed
 from wenmai.models.vocab import Vocab
 
 __all__ = ["ExtractorTrainConfig", "Example", "train_extractor", "main", "read_predicates",
@@ -100,7 +100,7 @@ class ExtractorTrainConfig:
     # after training, the threshold with the best F1 on the held-out slice is stored in config.json
     threshold_grid: tuple[float, ...] = (0.3, 0.35, 0.4, 0.45, 0.5)
     seed: int = 1337
-    threads: Optional[int] = None  # torch CPU threads; None: torch's default
+    threads: Optional[int] = None  # torch and BLAS CPU threads; None: their defaults
     progress: Optional[bool] = None
     # --- decoding choices on the held-out slice (see wenmai.models.calibrate_extractor)
     calibrate: bool = True  # fit the span type filter and per-predicate thresholds after training
@@ -286,7 +286,7 @@ def train_extractor(config: ExtractorTrainConfig, argv: Optional[Sequence[str]] 
     """Trains, keeps the best epoch, writes the model directory `config.out` and returns it."""
     cfg = config
     if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+        pin_threads(cfg.threads)  # BLAS too: the span type fit is then the same every run
     if cfg.calibrate_only:
         calibrate_extractor(cfg.out, cfg.data_dir, cfg.schema_file)
         return Path(cfg.out)

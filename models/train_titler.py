@@ -44,7 +44,7 @@ from wenmai.models.faithful import SERIES_LABELS, strip_opener, title_key
 from wenmai.models.evaluate_titler import lead_title, read_title_pairs, rouge_scores
 from wenmai.models.titler import (BOS_ID, EOS_ID, Titler, TitlerConfig, TitlerLoss,
                                   build_titler_vocab, encode_texts, generate_titles)
-from wenmai.models.trainer import Trainer, TrainerConfig, set_seed
+from wenmai.models.trainer import Trainer, TrainerConfig, pin_threads, set_seed
 from wenmai.models.vocab import pad_ids
 
 __all__ = ["TitlerTrainConfig", "train_titler", "clean_news", "news_rows", "split_news",
@@ -313,7 +313,7 @@ def train_titler(config: TitlerTrainConfig, argv: Optional[Sequence[str]] = None
     """Trains, keeps the best epoch, writes the model directory `config.out` and returns it."""
     cfg = config
     if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
+        pin_threads(cfg.threads)
     set_seed(cfg.seed)
     t0 = time.time()
     data = _load(cfg)

@@ -87,6 +87,19 @@ class TrainResult:
     steps: int = 0
 
 
+def pin_threads(threads: int):
+    """torch's CPU threads and every BLAS/OpenMP pool (numpy's, scipy's, scikit-learn's) to
+    `threads`, so a training command gives the same numbers however many cores the machine has:
+    with two BLAS threads the extractor's span type fit came out up to 0.004 per weight apart.
+    scikit-learn is loaded first, as a limit reaches only libraries already loaded. Returns the
+    `threadpoolctl` limiter (`.restore_original_limits()` undoes the BLAS part)."""
+    import sklearn.linear_model  # noqa: F401  (loads scipy's BLAS)
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    return threadpool_limits(threads)
+
+
 def set_seed(seed: int) -> None:
     """Seeds python, numpy and torch (CPU and CUDA)."""
     random.seed(seed)

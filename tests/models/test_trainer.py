@@ -215,3 +215,20 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, inter
 def test_resume_without_a_state_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="no training state"):
         _resumable_fit(tmp_path, resume=True)
+
+
+def test_pin_threads_reaches_torch_and_every_blas_pool():
+    """A training command's --threads also pins numpy's, scipy's and scikit-learn's BLAS: with two
+    BLAS threads the extractor's span type fit came out up to 0.004 per weight apart."""
+    from threadpoolctl import threadpool_info
+
+    from wenmai.models.trainer import pin_threads
+
+    before = torch.get_num_threads()
+    limiter = pin_threads(1)
+    try:
+        assert torch.get_num_threads() == 1
+        assert threadpool_info() and all(pool["num_threads"] == 1 for pool in threadpool_info())
+    finally:
+        limiter.restore_original_limits()
+        torch.set_num_threads(before)
