@@ -40,6 +40,7 @@ setup(
         "tqdm>=4.60",
         "scikit-learn>=1.3",
         "scipy>=1.10",
+        "threadpoolctl>=3.1",  # training's --threads pins the BLAS pools too (trainer.pin_threads)
         "rouge>=1.0",  # ROUGE F1 as the CSL benchmark computes it (wenmai eval titler)
     ],
     extras_require={
