@@ -106,10 +106,11 @@ def lead_title(text: str, max_chars: int, min_chars: int = 8) -> Optional[str]:
     """A short document's own leading words as its title: the whole clauses of its first sentence
     that fit in `max_chars`, less the clause mark they end on (a ? or ! stays); None when the
     first clause alone is longer, or when what fits is shorter than `min_chars` (根据生产实践,
-    用留数定理: an abstract's opening phrase says nothing). A mark inside brackets or quotes, a ","
-    or ":" between digits (1,000; 10:30) and a "." inside a number or a Latin name end no clause. Nothing is rewritten, so nothing can be misstated: a question
-    of 40 characters is better titled by its own first clause than by a titler that learned
-    from news and abstracts (`pipelines/title.py`).
+    用留数定理: an abstract's opening phrase says nothing), or ends on a clause of three characters
+    or fewer (…的检索,因此). A mark inside brackets or quotes, a "," or ":" between digits (1,000;
+    10:30) and a "." inside a number or a Latin name (3.5, H.264) end no clause. Nothing is
+    rewritten, so nothing can be misstated: a question of 40 characters is better titled by its
+    own first clause than by a titler that learned from news and abstracts (`pipelines/title.py`).
 
     Example: lead_title("如何看待某科技公司恶意贬低激光电视被判商业诋毁,企业不正当竞争都包含哪些行为?", 32)
     == "如何看待某科技公司恶意贬低激光电视被判商业诋毁";
