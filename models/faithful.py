@@ -133,8 +133,8 @@ def lead_title(text: str, max_chars: int, min_chars: int = 8) -> Optional[str]:
             last = len(clause) - max(clause.rfind(m, 0, len(clause) - 1) for m in _LEAD_BREAKS)
             if min_chars <= len(clause) <= max_chars and last > 3:  # not on 因此, 同时, 首先
                 best = clause
-            if c in _SENTENCE_ENDS or c == ".":  # the first sentence at most (…狡猾」?, not
-                return best  # …狡猾」?关于艾滋病); abstracts end sentences with "."
+            if c in _FULL_STOPS:  # the first sentence at most (…狡猾」?, not …狡猾」?关于艾滋病);
+                return best  # abstracts end sentences with "."
     return best
 
 
@@ -371,7 +371,7 @@ def untitled_reason(text: str, min_chinese: float = 0.5) -> Optional[str]:
 
 
 MAX_COPY_TAIL = 16  # characters of a title's end searched for in its source
-_FULL_STOPS = frozenset("。!?.")  # after normalisation (！？ -> !?); "." only outside a run
+_FULL_STOPS = frozenset(_SENTENCE_ENDS + ".")  # "." only outside a run (a title's or a lead's)
 
 
 class TitleConstraint:

@@ -90,10 +90,7 @@ def build_pipeline(p: beam.Pipeline, paths: list[str], config: PipelineConfig,
              clusters.stats | "ClusterStats" >> beam.Map(lambda s: ("cluster", s))]
     to_summarize = [docs, embedded["embeddings"], embedded["errors"], clusters.assignments]
     if handlers.titler is not None:
-        titled = docs | "Title" >> Title(handlers.titler, config.inference,
-                                             config.title.title_min_chars,
-                                             config.title.title_lead_chars,
-                                             config.title.title_max_chars)
+        titled = docs | "Title" >> Title(handlers.titler, config.inference, config.title)
         to_summarize.append(titled["titles"])
         progress(titled["titles"], "titled")
         stats.append(titled["stats"])

@@ -27,7 +27,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
-from wenmai.config import InferenceConfig
+from wenmai.config import InferenceConfig, TitleConfig
 from wenmai.models.faithful import digest_headlines, lead_title, titler_input, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
 from wenmai.types import Doc
@@ -103,15 +103,15 @@ def _with_summary(failures: dict, summary: dict) -> dict:
 
 class Title(beam.PTransform):
     """Docs -> `titles` (doc_id, (title, score, title_source)) and `stats` ("title", {"failed",
-    "reasons", "generated", "own", "headline", "lead", "untitled"}). `TitleConfig` says what the
-    lengths mean (`title_min_chars`, `title_lead_chars`, `title_max_chars`)."""
+    "reasons", "generated", "own", "headline", "lead", "untitled"}); `title` gives the routes'
+    lengths (`title_min_chars`, `title_lead_chars`, `title_max_chars`)."""
 
     def __init__(self, handler: ModelHandler, config: InferenceConfig = InferenceConfig(),
-                 min_chars: int = 32, lead_chars: int = 64, title_chars: int = 32):
+                 title: TitleConfig = TitleConfig()):
         super().__init__()
         self._handler = handler
         self._config = config
-        self._route = RouteFn(min_chars, lead_chars, title_chars)
+        self._route = RouteFn(title.title_min_chars, title.title_lead_chars, title.title_max_chars)
 
     def expand(self, docs):
         routed = docs | "Route" >> beam.ParDo(self._route).with_outputs(

@@ -4,12 +4,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from apache_beam.testing.util import assert_that, equal_to
 
+from wenmai.config import TitleConfig
 from wenmai.pipelines.infer import FailureStats
 from wenmai.pipelines.title import RouteFn, Title
 from wenmai.text import normalize_text
 from wenmai.types import Doc
 
 from .fakes import FakeTitlerHandler
+
+
+def _lengths(min_chars: int, lead: int = 64) -> TitleConfig:
+    return TitleConfig(title_min_chars=min_chars, title_lead_chars=lead)
 
 
 def test_failure_stats_count_and_keep_a_few_reasons():
@@ -27,7 +32,7 @@ def test_titles_keyed_by_doc_id_and_failures_counted():
     docs = [Doc(f"d{i}", "s", i, text) for i, text in enumerate(
         ["华为公司发布新手机", "北京明天降温", "国足比赛结果", "上海地铁新线开通", "广州塔灯光秀"])]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=4), min_chars=3, lead_chars=0)
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=4), title=_lengths(3, lead=0))
         assert_that(out["titles"] | beam.Filter(lambda kv: kv[0] == "d1"),
                     equal_to([("d1", ("北京明天", -1.0, "generated"))]), label="titles")
         assert_that(out["stats"], equal_to([("title", {"failed": 0, "reasons": [], "generated": 5,
@@ -42,7 +47,7 @@ def test_short_documents_are_their_own_titles_and_foreign_ones_get_none():
             Doc("english", "s", 2, "The quick brown fox jumps over the lazy dog again and again"),
             Doc("news", "s", 3, long_news)]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), min_chars=10, lead_chars=0)
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), title=_lengths(10, lead=0))
         # the titler reads the story without its stock opening; the short line is its own title
         assert_that(out["titles"], equal_to([("short", ("北京降温", None, "text")),
                                              ("news", ("北京明天起大", -1.0, "generated"))]),
@@ -67,7 +72,7 @@ DIGEST = ("央视网消息（新闻联播）：\n甲地新建水库投用\n水�
 def test_a_digest_is_titled_by_its_first_headline_without_the_titler():
     docs = [Doc("digest", "s", 1, normalize_text(DIGEST))]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), min_chars=10)
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), title=_lengths(10))
         assert_that(out["titles"], equal_to([("digest", ("甲地新建水库投用", None, "text"))]),
                     label="titles")
         assert_that(out["stats"], equal_to([("title", {
@@ -84,8 +89,7 @@ def test_a_short_document_is_titled_by_its_leading_clauses():
     docs = [Doc(name, "s", i, normalize_text(text)) for i, (name, text) in enumerate(
         [("question", question), ("asked", asked), ("long_clause", long_clause)])]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), min_chars=32, lead_chars=64,
-                                            title_chars=32)
+        out = p | beam.Create(docs) | Title(FakeTitlerHandler(chars=6), title=_lengths(32, lead=64))
         assert_that(out["titles"], equal_to([
             ("question", ("如何看待某科技公司恶意贬低激光电视被判商业诋毁", None, "text")),
             ("asked", ("距离考研还有二十天左右,你开始冲刺了吗?", None, "text")),
