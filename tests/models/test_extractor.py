@@ -143,6 +143,23 @@ def test_sparse_attention_equals_masked_full_attention_and_keeps_less(mode):
     assert _saved_elements(sparse, q, k, v, key_mask) < full / 2
 
 
+def test_full_attention_gives_the_same_numbers_with_and_without_gradients():
+    # inference takes torch's fused kernel, training the explicit scores: the same attention
+    torch.manual_seed(0)
+    B, H, T, hs = 3, 2, 70, 8
+    q, k, v = (torch.randn(B, H, T, hs) for _ in range(3))
+    key_mask = torch.ones(B, T, dtype=torch.bool)
+    key_mask[1, 40:] = False
+    for allowed in (None, _reference_mask(T, "local")):
+        with torch.no_grad():
+            fused = full_attention(q, k, v, key_mask, allowed)
+        with torch.enable_grad():
+            explicit = full_attention(q.requires_grad_(), k, v, key_mask, allowed)
+        q = q.detach()
+        real = key_mask[:, None, :, None].expand_as(fused)  # padded queries are masked later
+        assert torch.allclose(fused[real], explicit[real], atol=1e-5)
+
+
 def test_self_attention_modes_share_weights_and_shapes():
     torch.manual_seed(0)
     x = torch.randn(2, 10, 8)
