@@ -71,11 +71,13 @@ def write_corpus(texts: list[str], directory: Path, name: str, jsonl: bool) -> P
 
 
 def run_once(corpus: Path, out: Path, models_dir: Optional[Path], extra: list[str],
-             python: str = sys.executable, cwd: Optional[Path] = None) -> dict:
+             python: str = sys.executable, cwd: Optional[Path] = None, quiet: bool = True) -> dict:
     """One `wenmai run` in a child process (`python`: another version's interpreter; None
-    models_dir: the models that version ships), timed; -> its row of figures."""
+    models_dir: the models that version ships; `quiet` False for a version without --quiet),
+    timed; -> its row of figures."""
     models = ["--models", str(models_dir)] if models_dir is not None else []
-    argv = ["run", str(corpus), "--output", str(out), *models, "--overwrite", "--quiet", *extra]
+    argv = ["run", str(corpus), "--output", str(out), *models, "--overwrite",
+            *(["--quiet"] if quiet else []), *extra]
     env = {**os.environ, "PYTHONSAFEPATH": "1"}  # never import a checkout from the cwd
     start = time.perf_counter()
     proc = subprocess.run([python, "-c", _CHILD, *argv], capture_output=True, text=True,

@@ -30,6 +30,7 @@ from wenmai.cli.args import ArgumentParser
 
 WHERE = "import wenmai, sys; print(wenmai.__file__)"
 PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+HELP = "import sys; from wenmai.cli import main; sys.argv[0] = 'wenmai'; main(['run', '--help'])"
 
 
 def install_commit(repo: Path, commit: str, work: Path) -> str:
@@ -80,6 +81,13 @@ def imported_from(python: str, cwd: Path) -> Path:
     out = subprocess.run([python, "-c", WHERE], check=True, capture_output=True, text=True,
                          cwd=cwd, env={"PYTHONSAFEPATH": "1", "PATH": "/usr/bin:/bin"})
     return Path(out.stdout.strip().splitlines()[-1]).resolve()
+
+
+def has_quiet_flag(python: str, cwd: Path) -> bool:
+    """Whether that version's `wenmai run` takes --quiet (commits before it did not, and printed
+    their progress lines: part of their cost as shipped)."""
+    out = subprocess.run([python, "-c", HELP], capture_output=True, text=True, cwd=cwd)
+    return "--quiet" in out.stdout
 
 
 def git_head(repo: Path) -> str:
@@ -140,6 +148,7 @@ def bench_speedup(base: str, data: Path, n_news: int, n_headlines: int, repeats:
             raise RuntimeError(f"the base imports wenmai from {where['base']}, not its own venv")
         if where["head"] == where["base"]:
             raise RuntimeError("base and head import the same wenmai")
+        quiet = {v: has_quiet_flag(p, scratch) for v, p in pythons.items()}
         corpora = {}
         if n_news:
             corpora["news"] = write_corpus(newest_stories(data / NEWS_FILE, n_news), work,
@@ -152,7 +161,7 @@ def bench_speedup(base: str, data: Path, n_news: int, n_headlines: int, repeats:
             for corpus, path in corpora.items():
                 for version in ("base", "head"):  # alternating, run by run
                     row = run_once(path, work / f"out-{version}-{corpus}", None, extra,
-                                   python=pythons[version], cwd=scratch)
+                                   python=pythons[version], cwd=scratch, quiet=quiet[version])
                     row.update(version=version, corpus=corpus, repeat=rep)
                     rows.append(row)
                     print(f"{version:>5} {corpus:>9} #{rep}: {row['documents_per_s']:.1f} docs/s, "
