@@ -252,14 +252,20 @@ _OTHERS_SPOUSE = re.compile(r"[和与及偕携同]夫人")
 _PLACE_AFTER = re.compile(r"^[省州县郡](?![长委])")
 
 
+# a Latin acronym (SPA, WHO, NBA) names a thing or a body: an app description's "SPA 国籍 中国"
+# passed the POS evidence, where Latin words count as names; no person slot of SKE train or dev
+# holds one
+_ACRONYM = re.compile(r"[A-Z]{2,6}")
+
+
 def not_a_person(text: str, start: int, end: int) -> bool:
-    """Evidence against a person in the span: a place suffix right after it (吉伦特|省), or the
-    span ends in a country's name (援刚果 of 援刚果(金)医疗队).
+    """Evidence against a person in the span: a place suffix right after it (吉伦特|省), the
+    span ends in a country's name (援刚果 of 援刚果(金)医疗队), or it is a Latin acronym (SPA).
 
     Example: not_a_person("法国吉伦特省确认", 2, 5) is True; not_a_person("吉伦特省长表示", 0, 3)
     is False."""
     span = text[start:end]
-    return bool(_PLACE_AFTER.match(text[end:end + 2])) or any(
+    return bool(_PLACE_AFTER.match(text[end:end + 2]) or _ACRONYM.fullmatch(span)) or any(
         span.endswith(c) and len(span) > len(c) for c in _COUNTRY_ENDS)
 
 

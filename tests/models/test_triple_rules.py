@@ -210,6 +210,8 @@ def test_place_suffixes_and_country_endings_are_no_person():
     assert not not_a_person("吉伦特省长表示", 0, 3)  # an office after a name
     assert not_a_person("援刚果(金)医疗队", 0, 3)
     assert not not_a_person("刚果总统表示", 0, 2) and not not_a_person("王某表示", 0, 2)
+    assert not_a_person("享受SPA服务", 2, 5)  # an acronym names a thing
+    assert not not_a_person("歌手Angelababy演唱", 2, 11) and not not_a_person("由Jay作曲", 1, 4)
 
 
 def test_slot_types_read_the_schema(tmp_path):
