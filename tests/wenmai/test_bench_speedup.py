@@ -1,6 +1,6 @@
 """`wenmai bench speedup`: medians per version and corpus, head / base ratios, the table.
 (Installing a commit and timing both versions is the benchmark itself, not a unit test.)"""
-from wenmai.benchmarks.speedup import imported_from, summarize, table
+from wenmai.benchmarks.speedup import has_quiet_flag, imported_from, summarize, table
 
 
 def _row(version, corpus, docs_per_s, share):
@@ -34,3 +34,13 @@ def test_imported_from_names_the_package_a_python_uses(tmp_path):
     assert imported_from(sys.executable, tmp_path).parent.name == "wenmai"
     assert imported_from(sys.executable, tmp_path) == __import__("pathlib").Path(
         wenmai.__file__).resolve()
+
+
+def test_a_base_without_quiet_runs_without_it(tmp_path):
+    import sys
+
+    assert has_quiet_flag(sys.executable, tmp_path)  # this version's `wenmai run` takes it
+    old = tmp_path / "python"  # an old version's interpreter: its run help lacks --quiet
+    old.write_text("#!/bin/sh\necho 'usage: wenmai run [-h] [--output OUTPUT] [--overwrite]'\n")
+    old.chmod(0o755)
+    assert not has_quiet_flag(str(old), tmp_path)
