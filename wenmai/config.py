@@ -87,7 +87,9 @@ class InferenceConfig:
     precision: Precision = "fp32"
     # int8 dynamic quantization of the encoder's Linear and GRU layers when it runs on a CPU
     # (torch quantize_dynamic; fp32 on CUDA): 1.9x its speed, LCQMC/STS-B/AFQMC within 0.004 of
-    # fp32 (docs/benchmarks.md, `wenmai eval encoder --int8`)
+    # fp32 (docs/benchmarks.md, `wenmai eval encoder --int8`). Its activations are scaled per
+    # batch, so a vector moves a little with its batch-mates and the input's line order can
+    # change the clusters (README, Status); False gives the same tables in any order
     encoder_int8: bool = True
     # intra-op threads of each worker process's models; 0 = torch's default (one per core). With
     # several worker processes (--direct_num_workers N --direct_running_mode multi_processing)

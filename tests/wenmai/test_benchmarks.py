@@ -48,3 +48,14 @@ def test_bench_bert(models_dir, texts):
     r = main(["--texts", str(texts), "--models", str(models_dir), "--limit", "8",
               "--batch-size", "4"])
     assert r["bert_base"]["parameters"] > 100e6 > r["ours"]["parameters"] and r["speedup"] > 0
+
+
+def test_bench_encoder_batch_stability(models_dir, texts):
+    from wenmai.benchmarks.encoder import batch_stability, load_docs
+    from wenmai.config import InferenceConfig
+
+    docs = load_docs(texts, 40)
+    r = batch_stability(docs, models_dir, InferenceConfig(), batch_size=40, n=10)
+    assert r["fp32"]["min_cosine"] > 0.99999  # fp32 rows never depend on their batch-mates
+    assert r["int8"]["texts"] == 10 and r["int8"]["batch"] == 40
+    assert -1 <= r["int8"]["min_cosine"] <= r["int8"]["mean_cosine"] <= 1 + 1e-5

@@ -4,18 +4,21 @@ On the same texts in the same run it prints:
 - sentences/s of a bare loop (fixed-size batches in input order, each padded to its longest);
 - sentences/s of the pipeline's EncodeSentences stage on the FnApiRunner, with length buckets
   ("group") and without ("off"), and the ratio to the bare loop (pipeline efficiency);
-- padding efficiency (real tokens / padded tokens) for each, from the handler's own counters.
+- padding efficiency (real tokens / padded tokens) for each, from the handler's own counters;
+- how far a text's vector moves with its batch-mates (`batch_stability`), int8 and fp32.
 Texts are segmented once up front, so every variant does the same work: featurise + model.
 The last line is one JSON object with every figure. Benchmarks print figures; tests never time.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from wenmai.benchmarks.data import add_data_dir_arg, data_dir
@@ -83,6 +86,29 @@ def in_pipeline(docs: list[Doc], models_dir: Path, config: InferenceConfig) -> d
             "embedded": counters.get("num_inferences")}
 
 
+def batch_stability(docs: list[Doc], models_dir: Path, config: InferenceConfig, batch_size: int,
+                    n: int = 100) -> dict:
+    """The cosine of each of the first `n` texts' vector embedded alone and inside one batch of
+    the first `batch_size` texts, int8 and fp32. fp32 rows never depend on their batch-mates; the
+    int8 encoder (the CPU default) scales each batch's activations as a whole, so a document's
+    vector moves a little with the documents it is batched with."""
+    from wenmai.models.encoder import embed_features
+    from wenmai.models.handlers import EncoderHandler
+
+    out = {}
+    for name, int8 in (("int8", True), ("fp32", False)):
+        handler = EncoderHandler(models_dir / "encoder", dataclasses.replace(config, encoder_int8=int8))
+        model = handler.load_model()
+        feats = [model.vocab.encode(d.text, d.tokens, config.max_len) for d in docs[:batch_size]]
+        together = embed_features(model.module, feats, model.device)[0]  # (b, D)
+        alone = np.stack([embed_features(model.module, [f], model.device)[0][0]
+                          for f in feats[:n]])  # (n, D)
+        cosine = (alone * together[:len(alone)]).sum(1)
+        out[name] = {"min_cosine": float(cosine.min()), "mean_cosine": float(cosine.mean()),
+                     "texts": len(alone), "batch": len(feats)}
+    return out
+
+
 def bench_encoder(texts: Path, models_dir: Path, limit: int, batch_size: int,
                   max_batch_tokens: int = InferenceConfig.max_batch_tokens) -> dict:
     docs = load_docs(texts, limit)
@@ -96,6 +122,7 @@ def bench_encoder(texts: Path, models_dir: Path, limit: int, batch_size: int,
                                                               max_batch_tokens=max_batch_tokens))
         stats["efficiency_vs_bare"] = stats["sentences_per_s"] / bare["sentences_per_s"]
         report[f"pipeline_buckets_{mode}"] = stats
+    report["batch_stability"] = batch_stability(docs, models_dir, base, batch_size)
     return report
 
 
@@ -121,6 +148,9 @@ def main(argv: Optional[list[str]] = None) -> dict:
         r = report[name]
         print(f"{name:<24}{r['sentences_per_s']:>10.0f}{r.get('efficiency_vs_bare', 1.0):>10.2f}"
               f"{r['padding_efficiency']:>14.2f}")
+    for name, r in report["batch_stability"].items():
+        print(f"{name}: a text's vector alone vs in a batch of {r['batch']}: cosine min "
+              f"{r['min_cosine']:.4f}, mean {r['mean_cosine']:.4f} ({r['texts']} texts)")
     print(json.dumps(report))
     return report
 
