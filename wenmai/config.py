@@ -63,14 +63,15 @@ KNN_MODES = typing.get_args(KnnMode)
 
 @dataclass(frozen=True)
 class InferenceConfig:
-    """How examples are batched for the models (all batching itself is Beam's BatchElements)."""
+    """How examples are batched for the models."""
 
     max_len: int = 128  # characters fed to the encoder; sentence vectors saturate well before
-    # group: GroupByKey on (length bucket, shard) before RunInference, then token-budget batches;
-    #        works on every runner. beam: Beam 2.77's own stateful length buckets
+    # group: GroupByKey on (length bucket, shard), each group cut into token-budget batches in
+    #        its sorted order (batch-mates never depend on input order or bundles), one batch per
+    #        RunInference element; works on every runner. beam: Beam 2.77's own stateful length buckets
     #        (batch_length_fn + batch_bucket_boundaries + max_batch_duration_secs); needs a runner
     #        with processing-time timers (Dataflow); the local FnApiRunner and DirectRunner fail
-    #        on it. off: token-budget batches in arrival order.
+    #        on it. off: Beam's BatchElements, token-budget batches in arrival order.
     length_buckets: LengthBuckets = "group"
     bucket_boundaries: tuple[int, ...] = (16, 32, 64, 128, 256)  # characters; short lines dominate
     bucket_shards: int = 4  # keys per bucket: more spread work over workers, fewer pad less
@@ -88,8 +89,9 @@ class InferenceConfig:
     # int8 dynamic quantization of the encoder's Linear and GRU layers when it runs on a CPU
     # (torch quantize_dynamic; fp32 on CUDA): 1.9x its speed, LCQMC/STS-B/AFQMC within 0.004 of
     # fp32 (docs/benchmarks.md, `wenmai eval encoder --int8`). Its activations are scaled per
-    # batch, so a vector moves a little with its batch-mates and the input's line order can
-    # change the clusters (README, Status); False gives the same tables in any order
+    # batch, so a vector moves a little with its batch-mates (batches are cut inside each length
+    # group: not with the input's order, but with the corpus); False: vectors that depend on the
+    # document alone
     encoder_int8: bool = True
     # intra-op threads of each worker process's models; 0 = torch's default (one per core). With
     # several worker processes (--direct_num_workers N --direct_running_mode multi_processing)

@@ -3,8 +3,8 @@
 Read from the runner's own metrics after the run, so profiling costs the run nothing:
 - steps: the manifest's `stage_seconds` (each named stage's execution time, summed over workers);
 - models: what Beam's RunInference records in each handler's namespace (`wenmai.encoder`, ...):
-  batches and their latency (`inference_batch_latency_micro_secs`), examples
-  (`num_inferences`), model loading (`load_model_latency_milli_secs`); plus our handlers' token
+  batches and their latency (`inference_batch_latency_micro_secs`), examples (`num_inferences`,
+  or `examples` where RunInference runs whole pre-cut batches and counts those), model loading (`load_model_latency_milli_secs`); plus our handlers' token
   counters (`tokens_real`, `tokens_padded`: the padding share is the part of each padded batch
   that was padding).
 """
@@ -39,7 +39,7 @@ def model_profile(result) -> dict[str, dict]:
     for model in MODELS:
         ns = f"wenmai.{model}"
         latency_us, batches = dists.get((ns, "inference_batch_latency_micro_secs"), (0, 0))
-        examples = counters.get((ns, "num_inferences"), 0)
+        examples = counters.get((ns, "examples")) or counters.get((ns, "num_inferences"), 0)
         if not batches and not examples:
             continue
         load_ms, _ = dists.get((ns, "load_model_latency_milli_secs"), (0, 0))

@@ -10,7 +10,7 @@ from wenmai.pipelines.cluster import ClusterInfomap
 from wenmai.pipelines.embed import EncodeSentences, LexicalVectors
 from wenmai.pipelines.extract import Extract
 from wenmai.pipelines.graph import BuildKnnGraph
-from wenmai.pipelines.infer import FailureStats, GroupByLength, KeyedInference
+from wenmai.pipelines.infer import FailureStats, GroupByLength, KeyedInference, PreBatched
 from wenmai.pipelines.knn import ShardedKnn
 from wenmai.pipelines.read import ReadCorpus
 from wenmai.pipelines.segment import Segment, SegmentFn
@@ -25,7 +25,8 @@ def _handlers(models_dir):
     from wenmai.models.handlers import EncoderHandler, ExtractorHandler, KeyedHandler, TitlerHandler
 
     encoder = EncoderHandler(models_dir / "encoder", InferenceConfig())
-    return [encoder, KeyedHandler(encoder), TitlerHandler(models_dir / "titler"),
+    return [encoder, KeyedHandler(encoder), PreBatched(KeyedHandler(encoder)),
+            TitlerHandler(models_dir / "titler"),
             ExtractorHandler(models_dir / "extractor")]
 
 
@@ -33,7 +34,7 @@ def _steps(tmp_path):
     fake = FakeEncoderHandler()
     return [ReadCorpus([str(tmp_path / "x.txt")], ReadConfig()), CleanText(ReadConfig()), CleanFn(ReadConfig()),
             Segment(), SegmentFn(), EncodeSentences(fake), KeyedInference(fake),
-            GroupByLength((16, 32), 4), FailureStats(), Title(fake), Extract(fake, 256),
+            GroupByLength((16, 32), 4, fake), FailureStats(), Title(fake), Extract(fake, 256),
             BuildKnnGraph(GraphConfig()), ShardedKnn(GraphConfig(knn="sharded")),
             ClusterInfomap(ClusterConfig()), Summarize(SegmentConfig()),
             Keywords(SegmentConfig()), LexicalVectors(EmbedConfig()), WriteTables(str(tmp_path))]
