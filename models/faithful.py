@@ -44,7 +44,7 @@ __all__ = ["title_key", "NUMERALS", "SPAN_CHARS", "UNITS", "NUMERAL_WORDS", "SER
            "number_strings", "number_faithful", "has_names", "names_faithful", "is_series_label",
            "series_share",
            "novel_char_share", "chinese_share", "untitled_reason", "TitleConstraint",
-           "NEWS_OPENERS", "strip_opener", "titler_input", "lead_title", "digest_headlines",
+           "NEWS_OPENERS", "strip_opener", "titler_input", "leading_clauses", "digest_headlines",
            "digest_lead"]
 
 NUMERALS = frozenset("0123456789〇零一二三四五六七八九十百千万亿两")
@@ -102,7 +102,7 @@ def _ascii_alnum(c: str) -> bool:
     return c.isascii() and c.isalnum()
 
 
-def lead_title(text: str, max_chars: int, min_chars: int = 8) -> Optional[str]:
+def leading_clauses(text: str, max_chars: int, min_chars: int = 8) -> Optional[str]:
     """A short document's own leading words as its title: the whole clauses of its first sentence
     that fit in `max_chars`, less the clause mark they end on (a ? or ! stays); None when the
     first clause alone is longer, or when what fits is shorter than `min_chars` (根据生产实践,
@@ -112,9 +112,9 @@ def lead_title(text: str, max_chars: int, min_chars: int = 8) -> Optional[str]:
     rewritten, so nothing can be misstated: a question of 40 characters is better titled by its
     own first clause than by a titler that learned from news and abstracts (`pipelines/title.py`).
 
-    Example: lead_title("如何看待某科技公司恶意贬低激光电视被判商业诋毁,企业不正当竞争都包含哪些行为?", 32)
+    Example: leading_clauses("如何看待某科技公司恶意贬低激光电视被判商业诋毁,企业不正当竞争都包含哪些行为?", 32)
     == "如何看待某科技公司恶意贬低激光电视被判商业诋毁";
-    lead_title("距离考研还有二十天左右,你开始冲刺了吗?此时理想的复习状态是怎样的?", 32)
+    leading_clauses("距离考研还有二十天左右,你开始冲刺了吗?此时理想的复习状态是怎样的?", 32)
     == "距离考研还有二十天左右,你开始冲刺了吗?"
     """
     text = text.strip()

@@ -5,7 +5,7 @@ Five routes, decided per document by `route`:
   (title_source "text", score null): no model call, so headline corpora do not pay for the titler;
 - **lead**: a short document (`--title-lead-chars`, one or two sentences: a question, a post) is
   titled by the whole clauses of its first sentence that fit in a title, at least 8 characters
-  (`faithful.lead_title`; title_source "text", score null): the titler learned from news and
+  (`faithful.leading_clauses`; title_source "text", score null): the titler learned from news and
   abstracts, and rewrote one-line questions into fragments and misstatements (如何看待张文宏称
   「艾滋病病毒比新冠病毒更狡猾」 -> 张文宏称「病毒比新冠病毒更狡猾」); one whose first clause is
   already too long is generated;
@@ -28,7 +28,7 @@ import apache_beam as beam
 from apache_beam.ml.inference.base import ModelHandler
 
 from wenmai.config import InferenceConfig, TitleConfig
-from wenmai.models.faithful import digest_headlines, lead_title, titler_input, untitled_reason
+from wenmai.models.faithful import digest_headlines, leading_clauses, titler_input, untitled_reason
 from wenmai.pipelines.infer import DocInference, FailureStats
 from wenmai.types import Doc
 
@@ -52,7 +52,7 @@ def route(doc: Doc, min_chars: int, lead_chars: int = 0,
     if headlines:
         return "headline", headlines[0]
     if len(doc.text) <= lead_chars:
-        lead = lead_title(titler_input(doc.text), title_chars)
+        lead = leading_clauses(titler_input(doc.text), title_chars)
         if lead:
             return "lead", lead
     return "generated", None

@@ -68,8 +68,8 @@ class InferenceConfig:
     max_len: int = 128  # characters fed to the encoder; sentence vectors saturate well before
     # group: GroupByKey on (length bucket, shard), each group cut into token-budget batches in
     #        its sorted order (batch-mates never depend on input order or bundles), one batch per
-    #        RunInference element; works on every runner. beam: Beam 2.77's own stateful length buckets
-    #        (batch_length_fn + batch_bucket_boundaries + max_batch_duration_secs); needs a runner
+    #        RunInference element; works on every runner. beam: Beam 2.77's own stateful length
+    #        buckets (batch_length_fn + batch_bucket_boundaries + max_batch_duration_secs); needs a runner
     #        with processing-time timers (Dataflow); the local FnApiRunner and DirectRunner fail
     #        on it. off: Beam's BatchElements, token-budget batches in arrival order.
     length_buckets: LengthBuckets = "group"

@@ -99,22 +99,22 @@ def test_a_short_document_is_titled_by_its_leading_clauses():
             "untitled": {}})]), label="stats")
 
 
-def test_lead_title_keeps_brackets_and_numbers_whole():
-    from wenmai.models.faithful import lead_title
+def test_leading_clauses_keep_brackets_and_numbers_whole():
+    from wenmai.models.faithful import leading_clauses
 
     # a comma inside quotes or between digits ends no clause; nor does one past the limit count
-    assert lead_title("官方通报「撤销处罚,深表歉意」引发热议,当事人被单位要求辞职后又被恢复工作岗位", 32) \
+    assert leading_clauses("官方通报「撤销处罚,深表歉意」引发热议,当事人被单位要求辞职后又被恢复工作岗位", 32) \
         == "官方通报「撤销处罚,深表歉意」引发热议"
-    assert lead_title("某地今年粮食产量达到1,000万吨创下历史新高,农民收入稳步增长并持续向好发展", 32) \
+    assert leading_clauses("某地今年粮食产量达到1,000万吨创下历史新高,农民收入稳步增长并持续向好发展", 32) \
         == "某地今年粮食产量达到1,000万吨创下历史新高"
-    assert lead_title("一" * 40 + ",好", 32) is None  # the first clause alone is too long
+    assert leading_clauses("一" * 40 + ",好", 32) is None  # the first clause alone is too long
     # an abstract's "." ends its first sentence, a Latin name's does not
-    assert lead_title("本文研究了某类型的三维除数问题.当a<b时,我们利用指数和的新估计得到了较好估计.", 32) \
+    assert leading_clauses("本文研究了某类型的三维除数问题.当a<b时,我们利用指数和的新估计得到了较好估计.", 32) \
         == "本文研究了某类型的三维除数问题"
-    assert lead_title("分析了H.264编码在视频会议系统中的应用与优化方法,并给出了在嵌入式平台上的实现方案", 32) \
+    assert leading_clauses("分析了H.264编码在视频会议系统中的应用与优化方法,并给出了在嵌入式平台上的实现方案", 32) \
         == "分析了H.264编码在视频会议系统中的应用与优化方法"
     # an opening phrase that says nothing is no title: the titler writes one
-    assert lead_title("根据生产实践,分析了硫酸法提取工业氧化铍生产过程中的损失分布和影响回收率的因素", 32) is None
+    assert leading_clauses("根据生产实践,分析了硫酸法提取工业氧化铍生产过程中的损失分布和影响回收率的因素", 32) is None
 
 
 @settings(max_examples=200, deadline=None)
@@ -123,9 +123,9 @@ def test_lead_title_keeps_brackets_and_numbers_whole():
 def test_a_lead_title_is_the_text_s_own_start_and_fits(text, max_chars):
     """Whatever the text, a lead title is a prefix of it (nothing rewritten), fits, and does not
     end on a clause mark other than ? or !."""
-    from wenmai.models.faithful import lead_title
+    from wenmai.models.faithful import leading_clauses
 
-    title = lead_title(text, max_chars)
+    title = leading_clauses(text, max_chars)
     if title is None:
         return
     assert text.strip().startswith(title) and len(title) <= max(max_chars, 0)

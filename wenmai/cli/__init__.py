@@ -116,8 +116,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         # and the run's work is done and published. Exit at once: a normal interpreter shutdown
         # from here sometimes aborted in a native library's exit handlers ("terminate called
         # without an active exception", 2 of 12 tries on a loaded machine), exit code -6.
-        import os
-
         sys.stderr.flush()
         os._exit(0)
 
